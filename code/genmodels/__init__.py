@@ -1,0 +1,39 @@
+"""genmodels : le code du cours « Modèles génératifs profonds ».
+
+Modules :
+
+* :mod:`genmodels.datasets` — densités jouets 2-D (avec log-densité exacte) et chiffres 8×8 ;
+* :mod:`genmodels.training` — la boucle d'entraînement unique ;
+* :mod:`genmodels.metrics` — NLL et écart de KL, distances entre échantillons, planchers de bruit ;
+* :mod:`genmodels.plotting` — figures ;
+* :mod:`genmodels.divergences` — KL, Jensen-Shannon ;
+* :mod:`genmodels.conditional` — régresseur et réseau à densité de mélange ;
+* :mod:`genmodels.nn` — briques de réseaux ;
+* :mod:`genmodels.utils` — périphérique, graines, points de sauvegarde.
+"""
+
+from . import conditional, datasets, divergences, metrics, nn, plotting, training, utils
+from .training import History, Step, TrainConfig, TrainingDivergedError, train
+from .utils import get_device, load_checkpoint, save_checkpoint, seed_everything
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "conditional",
+    "datasets",
+    "divergences",
+    "metrics",
+    "nn",
+    "plotting",
+    "training",
+    "utils",
+    "History",
+    "Step",
+    "TrainConfig",
+    "TrainingDivergedError",
+    "train",
+    "get_device",
+    "load_checkpoint",
+    "save_checkpoint",
+    "seed_everything",
+]

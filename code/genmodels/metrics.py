@@ -1,0 +1,283 @@
+"""Les métriques du cours, communes à toutes les familles.
+
+* Densités connues : log-vraisemblance négative (NLL) et écart de KL exact
+  KL(p_data ‖ p_modèle) = NLL - H(p_data).
+* Échantillons : distance de Wasserstein-2 « en tranches » (SW2) et distance
+  d'énergie, toujours à comparer à leur **plancher de bruit** (la même métrique
+  entre deux échantillons indépendants de la vraie loi, de même taille).
+* Chiffres 8×8 : distance de Fréchet dans l'espace des caractéristiques d'un
+  classifieur fixe entraîné sur les chiffres (l'analogue du FID).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+from torch import nn
+
+from .utils import as_tensor, check_positive_int
+
+__all__ = [
+    "sliced_wasserstein",
+    "energy_distance",
+    "negative_log_likelihood",
+    "DensityScore",
+    "density_score",
+    "NoiseFloor",
+    "noise_floor",
+    "frechet_distance",
+    "DigitsClassifier",
+    "digits_classifier",
+    "digits_features",
+    "digits_frechet_distance",
+]
+
+
+def _check_pair(x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    x = as_tensor("x", x)
+    y = as_tensor("y", y)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(f"x et y doivent être de forme (n, d) avec le même d, reçu {tuple(x.shape)} et {tuple(y.shape)}.")
+    dtype = torch.promote_types(x.dtype, y.dtype)
+    return x.detach().to(dtype=dtype), y.detach().to(device=x.device, dtype=dtype)
+
+
+def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, n_projections: int = 1024, seed: int = 0) -> float:
+    """Distance de Wasserstein-2 en tranches entre deux nuages de même taille.
+
+    SW2(x, y) = √( (1/L) Σ_θ (1/n) Σ_i (tri(x·θ)_i - tri(y·θ)_i)² ) : pour chaque
+    direction θ, la distance W2 entre les deux projections 1-D s'obtient en
+    appariant les points triés.
+
+    Args:
+        x: points ``(n, d)``.
+        y: points ``(n, d)``, même n.
+        n_projections: nombre L de directions. En 2-D, elles sont équi-réparties,
+            θ_k = (cos πk/L, sin πk/L) (déterministe) ; en dimension d > 2, tirées
+            uniformément sur la sphère avec la graine ``seed``.
+        seed: graine des directions en dimension > 2.
+    """
+    x, y = _check_pair(x, y)
+    n_projections = check_positive_int("n_projections", n_projections)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x et y doivent avoir le même nombre de points, reçu {x.shape[0]} et {y.shape[0]}.")
+    d = x.shape[1]
+    if d == 2:
+        angles = torch.arange(n_projections, dtype=x.dtype, device=x.device) * (math.pi / n_projections)
+        theta = torch.stack([angles.cos(), angles.sin()], dim=0)
+    else:
+        g = torch.Generator().manual_seed(seed)
+        theta = torch.randn(d, n_projections, generator=g, dtype=x.dtype).to(x.device)
+        theta = theta / theta.norm(dim=0, keepdim=True)
+    px = torch.sort(x @ theta, dim=0).values
+    py = torch.sort(y @ theta, dim=0).values
+    return float((px - py).square().mean().sqrt())
+
+
+def _mean_pairwise_distance(a: torch.Tensor, b: torch.Tensor, same: bool, chunk: int = 2048) -> float:
+    total = 0.0
+    for start in range(0, a.shape[0], chunk):
+        total += float(torch.cdist(a[start : start + chunk], b).sum())
+    n_pairs = a.shape[0] * (b.shape[0] - 1) if same else a.shape[0] * b.shape[0]
+    return total / n_pairs  # avec same=True, la diagonale nulle est exclue du dénominateur
+
+
+def energy_distance(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Distance d'énergie (au carré), estimateur sans biais.
+
+    D²(x, y) = 2 E‖X - Y‖ - E‖X - X'‖ - E‖Y - Y'‖, où X' (resp. Y') est une copie
+    indépendante ; les deux derniers termes excluent les couples d'un point avec
+    lui-même. D² est nulle si et seulement si les deux lois sont égales
+    (Székely & Rizzo, 2013) ; l'estimateur, sans biais, peut être légèrement
+    négatif pour deux échantillons d'une même loi.
+
+    Args:
+        x: points ``(n, d)``, n ≥ 2.
+        y: points ``(m, d)``, m ≥ 2.
+    """
+    x, y = _check_pair(x, y)
+    if x.shape[0] < 2 or y.shape[0] < 2:
+        raise ValueError("energy_distance demande au moins 2 points dans x et dans y.")
+    return 2 * _mean_pairwise_distance(x, y, False) - _mean_pairwise_distance(x, x, True) - _mean_pairwise_distance(y, y, True)
+
+
+@torch.no_grad()
+def negative_log_likelihood(
+    log_prob: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int = 4096
+) -> tuple[float, float]:
+    """NLL moyenne -1/n Σ log p(x_i) et son erreur type, en nats.
+
+    Args:
+        log_prob: fonction ``(batch, d) -> (batch,)``, par exemple ``model.log_prob``.
+        x: points de test ``(n, d)``.
+        batch_size: taille des paquets évalués d'un coup.
+
+    Returns:
+        ``(nll, erreur_type)``.
+    """
+    x = as_tensor("x", x)
+    values = torch.cat([-log_prob(chunk).detach().double().cpu() for chunk in x.split(batch_size)])
+    if values.shape != (x.shape[0],):
+        raise ValueError(f"log_prob doit renvoyer un tenseur de forme ({x.shape[0]},), reçu {tuple(values.shape)}.")
+    stderr = float(values.std() / math.sqrt(len(values))) if len(values) > 1 else math.nan
+    return float(values.mean()), stderr
+
+
+@dataclass(frozen=True)
+class DensityScore:
+    """Score d'un modèle de densité sur une loi d'entropie connue (en nats).
+
+    Attributes:
+        nll: E[-log p_modèle(x)] estimée sur l'échantillon de test.
+        nll_stderr: erreur type de cette estimation.
+        entropy: H(p_data), exacte.
+        kl: écart de KL exact, nll - entropy ; 0 est la limite physique.
+    """
+
+    nll: float
+    nll_stderr: float
+    entropy: float
+
+    @property
+    def kl(self) -> float:
+        return self.nll - self.entropy
+
+
+def density_score(log_prob: Callable[[torch.Tensor], torch.Tensor], x_test: torch.Tensor, entropy: float) -> DensityScore:
+    """NLL de test et écart de KL exact KL(p_data ‖ p_modèle) = NLL - H(p_data).
+
+    Args:
+        log_prob: log-densité du modèle, ``(batch, d) -> (batch,)``.
+        x_test: échantillon de test de p_data, ``(n, d)``.
+        entropy: H(p_data) en nats, par exemple ``get_toy(name).entropy()``.
+    """
+    nll, se = negative_log_likelihood(log_prob, x_test)
+    return DensityScore(nll, se, float(entropy))
+
+
+@dataclass(frozen=True)
+class NoiseFloor:
+    """Plancher de bruit d'une métrique : ses valeurs entre échantillons indépendants de la vraie loi.
+
+    Attributes:
+        mean: moyenne sur les couples.
+        q95: quantile à 95 % : un modèle en dessous est indiscernable des données par
+            cette métrique, à cette taille d'échantillon.
+        values: toutes les valeurs.
+    """
+
+    mean: float
+    q95: float
+    values: tuple[float, ...]
+
+
+def noise_floor(
+    metric: Callable[[torch.Tensor, torch.Tensor], float],
+    sampler: Callable[..., torch.Tensor],
+    n: int,
+    n_pairs: int = 10,
+    seed: int = 0,
+) -> NoiseFloor:
+    """Plancher de bruit : la métrique entre deux échantillons indépendants de taille ``n``.
+
+    Args:
+        metric: ``metric(x, y) -> float``, par exemple :func:`sliced_wasserstein`.
+        sampler: ``sampler(n, generator=g) -> (n, d)``, par exemple ``get_toy("moons").sample``.
+        n: taille de chaque échantillon.
+        n_pairs: nombre de couples indépendants (≥ 2).
+        seed: graine des tirages.
+    """
+    n = check_positive_int("n", n)
+    n_pairs = check_positive_int("n_pairs", n_pairs, minimum=2)
+    g = torch.Generator().manual_seed(seed)
+    values = [float(metric(sampler(n, generator=g), sampler(n, generator=g))) for _ in range(n_pairs)]
+    return NoiseFloor(float(np.mean(values)), float(np.quantile(values, 0.95)), tuple(values))
+
+
+def frechet_distance(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Distance de Fréchet entre les gaussiennes ajustées à deux nuages de points.
+
+    FD = ‖μ_x - μ_y‖² + tr(Σ_x + Σ_y - 2 (Σ_x Σ_y)^{1/2}) : la distance de Wasserstein-2
+    (au carré) entre 𝒩(μ_x, Σ_x) et 𝒩(μ_y, Σ_y), calculée en float64.
+
+    Args:
+        x: ``(n, d)``, n ≥ 2.
+        y: ``(m, d)``, m ≥ 2.
+    """
+    from scipy import linalg
+
+    x, y = _check_pair(x, y)
+    if x.shape[0] < 2 or y.shape[0] < 2:
+        raise ValueError("frechet_distance demande au moins 2 points dans x et dans y.")
+    a, b = x.double().cpu().numpy(), y.double().cpu().numpy()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    covmean = linalg.sqrtm(cov_a @ cov_b)
+    covmean = np.real(covmean)  # la partie imaginaire n'est qu'une erreur d'arrondi
+    fd = float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * covmean))
+    return max(fd, 0.0)
+
+
+class DigitsClassifier(nn.Module):
+    """Classifieur des chiffres 8×8 : 64 → 128 → 64 → 10 ; ``features`` renvoie la couche de 64."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(64, 128), nn.SiLU(), nn.Linear(128, 64), nn.SiLU())
+        self.head = nn.Linear(64, 10)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Caractéristiques ``(batch, 64)`` d'images ``(batch, 64)`` à valeurs dans [0, 1]."""
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def _classifier_loss(model: DigitsClassifier, batch) -> torch.Tensor:
+    x, y = batch
+    return nn.functional.cross_entropy(model(x), y)
+
+
+def digits_classifier(seed: int = 0) -> DigitsClassifier:
+    """Le classifieur fixe des métriques, entraîné sur les chiffres d'apprentissage (mis en cache).
+
+    Entraînement déterministe (graine ``seed``, CPU, quelques secondes) : ses
+    caractéristiques sont les mêmes d'un chapitre à l'autre.
+    """
+    return _trained_digits_classifier(int(seed))
+
+
+@lru_cache(maxsize=4)
+def _trained_digits_classifier(seed: int) -> DigitsClassifier:
+    from .datasets import load_digits
+    from .training import TrainConfig, train
+
+    data = load_digits("unit")
+    model = DigitsClassifier()
+    cfg = TrainConfig(steps=1000, batch_size=128, lr=2e-3, weight_decay=1e-3, seed=seed, device="cpu", progress=False)
+    with torch.enable_grad():  # l'appelant peut être sous torch.no_grad()
+        train(model, (data.x_train, data.y_train), _classifier_loss, config=cfg)
+    model.requires_grad_(False)
+    return model.eval()
+
+
+@torch.no_grad()
+def digits_features(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Caractéristiques du classifieur fixe pour des images ``(n, 64)`` à valeurs dans [0, 1]."""
+    images = as_tensor("images", images, dim=64)
+    return digits_classifier(seed).features(images.detach().float().cpu())
+
+
+def digits_frechet_distance(generated: torch.Tensor, reference: torch.Tensor, seed: int = 0) -> float:
+    """Distance de Fréchet entre les caractéristiques de deux ensembles de chiffres (échelle [0, 1]).
+
+    À lire à côté de son plancher (deux moitiés des vraies données) et d'une
+    référence naïve (une gaussienne ajustée aux pixels).
+    """
+    return frechet_distance(digits_features(generated, seed), digits_features(reference, seed))

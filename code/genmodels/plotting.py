@@ -1,0 +1,182 @@
+"""Fonctions de tracé : elles prennent un ``ax`` (facultatif) et renvoient l'objet matplotlib.
+
+Aucune n'appelle ``plt.show()`` : les figures restent légendables et « collables »
+(``glue``) dans le livre. Les étiquettes sont en français.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+
+from .utils import as_tensor, check_positive_int
+
+__all__ = ["scatter", "density_heatmap", "image_grid", "trajectories", "loss_curves", "density_grid"]
+
+
+def _ax(ax: Axes | None, figsize=(4, 4)) -> Axes:
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def scatter(
+    x: torch.Tensor,
+    ax: Axes | None = None,
+    bound: float | None = 4.0,
+    title: str | None = None,
+    s: float = 2.0,
+    alpha: float = 0.5,
+    **kwargs,
+) -> Axes:
+    """Nuage de points 2-D ``(n, 2)``, axes à la même échelle.
+
+    Args:
+        x: points ``(n, 2)``.
+        ax: axes existants (sinon une figure est créée).
+        bound: les axes couvrent ``[-bound, bound]²`` (``None`` : automatique).
+        title: titre.
+    """
+    x = _np(as_tensor("x", x, dim=2))
+    ax = _ax(ax)
+    ax.scatter(x[:, 0], x[:, 1], s=s, alpha=alpha, linewidths=0, **kwargs)
+    _square(ax, bound)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def _square(ax: Axes, bound: float | None) -> None:
+    if bound is not None:
+        ax.set_xlim(-bound, bound)
+        ax.set_ylim(-bound, bound)
+    ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+
+
+def density_grid(bound: float = 4.0, resolution: int = 200) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Grille régulière de ``[-bound, bound]²`` : ``(xx, yy, points)`` avec ``points`` de forme ``(r², 2)``."""
+    resolution = check_positive_int("resolution", resolution, minimum=2)
+    ticks = torch.linspace(-bound, bound, resolution)
+    xx, yy = torch.meshgrid(ticks, ticks, indexing="xy")
+    return xx, yy, torch.stack([xx.ravel(), yy.ravel()], dim=1)
+
+
+@torch.no_grad()
+def density_heatmap(
+    log_prob: Callable[[torch.Tensor], torch.Tensor],
+    ax: Axes | None = None,
+    bound: float = 4.0,
+    resolution: int = 200,
+    title: str | None = None,
+    cmap: str = "magma",
+    vmax: float | None = None,
+) -> Axes:
+    """Carte de chaleur de la densité exp(log_prob) sur ``[-bound, bound]²``.
+
+    Args:
+        log_prob: fonction ``(batch, 2) -> (batch,)`` (modèle ou loi exacte) ; elle est
+            évaluée sur le CPU ou sur le périphérique de ses paramètres.
+        vmax: borne haute de l'échelle de couleur (pour comparer deux cartes).
+    """
+    xx, yy, pts = density_grid(bound, resolution)
+    device = _device_of(log_prob)
+    dens = torch.cat([log_prob(c.to(device)).exp().cpu() for c in pts.split(16384)]).reshape(xx.shape)
+    ax = _ax(ax)
+    ax.pcolormesh(_np(xx), _np(yy), _np(dens), cmap=cmap, shading="auto", vmin=0, vmax=vmax, rasterized=True)
+    _square(ax, bound)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def _device_of(fn) -> torch.device:
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, torch.nn.Module):
+        p = next(owner.parameters(), None)
+        if p is not None:
+            return p.device
+    return torch.device("cpu")
+
+
+def image_grid(
+    images: torch.Tensor,
+    nrow: int = 8,
+    ax: Axes | None = None,
+    title: str | None = None,
+    image_shape: tuple[int, int] = (8, 8),
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+) -> Axes:
+    """Mosaïque d'images en niveaux de gris.
+
+    Args:
+        images: ``(n, h·w)`` ou ``(n, h, w)``, valeurs dans ``[vmin, vmax]`` (par défaut [0, 1]).
+        nrow: nombre d'images par ligne.
+        image_shape: ``(h, w)`` si les images sont aplaties.
+    """
+    nrow = check_positive_int("nrow", nrow)
+    imgs = _np(images).reshape(-1, *image_shape)
+    n, h, w = imgs.shape
+    ncol_rows = math.ceil(n / nrow)
+    canvas = np.full((ncol_rows * (h + 1) + 1, nrow * (w + 1) + 1), vmax, dtype=float)
+    for i, img in enumerate(imgs):
+        r, c = divmod(i, nrow)
+        canvas[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = img
+    ax = _ax(ax, figsize=(nrow * 0.6, ncol_rows * 0.6))
+    ax.imshow(canvas, cmap="gray_r", vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def trajectories(
+    path: torch.Tensor,
+    ax: Axes | None = None,
+    n_show: int = 200,
+    bound: float | None = 4.0,
+    color: str = "tab:blue",
+    title: str | None = None,
+) -> Axes:
+    """Trajectoires 2-D : ``path`` de forme ``(temps, n, 2)`` ; départs en gris, arrivées en couleur."""
+    p = _np(path)
+    if p.ndim != 3 or p.shape[2] != 2:
+        raise ValueError(f"path doit être de forme (temps, n, 2), reçu {p.shape}.")
+    p = p[:, :n_show]
+    ax = _ax(ax)
+    ax.plot(p[:, :, 0], p[:, :, 1], color=color, alpha=0.25, linewidth=0.6)
+    ax.scatter(p[0, :, 0], p[0, :, 1], s=4, color="0.5", label="départ", zorder=3)
+    ax.scatter(p[-1, :, 0], p[-1, :, 1], s=4, color=color, label="arrivée", zorder=3)
+    ax.legend(loc="upper right", fontsize="small")
+    _square(ax, bound)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def loss_curves(history, ax: Axes | None = None, names: Sequence[str] | None = None, logy: bool = False) -> Axes:
+    """Courbes d'apprentissage d'un :class:`genmodels.training.History` (et la validation s'il y en a)."""
+    ax = _ax(ax, figsize=(6, 3.5))
+    for name in names or list(history.train):
+        ax.plot(history.steps, history.train[name], label=f"{name} (apprentissage)")
+    if history.val:
+        ax.plot(history.val_steps, history.val, label="validation", linestyle="--")
+        if history.best_step in history.val_steps:
+            ax.axvline(history.best_step, color="0.4", linestyle=":", label="meilleur point")
+    ax.set_xlabel("itération")
+    ax.set_ylabel("perte")
+    if logy:
+        ax.set_yscale("log")
+    ax.legend(fontsize="small")
+    return ax

@@ -1,0 +1,326 @@
+"""La boucle d'entraînement unique du cours.
+
+Elle ne sait rien des familles de modèles : elle reçoit un réseau, des données et
+une ou plusieurs *étapes* d'optimisation (:class:`Step`), chacune faite d'une
+fonction de perte et d'un optimiseur. Une famille « classique » (flot, VAE,
+diffusion, flow matching) n'a qu'une étape ; un GAN en a deux (critique puis
+générateur), la première pouvant être répétée k fois par itération.
+
+Exemple ::
+
+    history = train(model, x_train, loss_fn=flows.loss, config=TrainConfig(steps=2000),
+                     val_data=x_val)
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import torch
+from torch import nn
+from tqdm.std import tqdm
+
+from .utils import check_positive_int, get_device, seed_everything
+
+__all__ = ["TrainConfig", "Step", "History", "TrainingDivergedError", "train", "iterate_minibatches"]
+
+Batch = Union[torch.Tensor, tuple]
+LossFn = Callable[[nn.Module, Batch], Union[torch.Tensor, dict]]
+
+
+class TrainingDivergedError(FloatingPointError):
+    """La perte est devenue NaN ou infinie : l'entraînement a divergé."""
+
+
+@dataclass
+class TrainConfig:
+    """Réglages de :func:`train` (valeurs par défaut commentées)."""
+
+    steps: int = 2000  # nombre d'itérations d'optimisation
+    batch_size: int = 256  # taille des mini-lots
+    lr: float = 1e-3  # taux d'apprentissage d'Adam (étape unique créée par défaut)
+    weight_decay: float = 0.0  # pénalité L2 d'AdamW (étape unique créée par défaut)
+    grad_clip: float | None = None  # norme maximale du gradient (None : pas d'écrêtage)
+    eval_every: int = 100  # période d'enregistrement des pertes et de validation
+    patience: int | None = None  # arrêt après `patience` validations sans progrès (None : jamais)
+    restore_best: bool = True  # avec validation : recharger les poids du meilleur point
+    seed: int = 0  # graine de l'initialisation et de l'ordre des mini-lots
+    device: str | None = None  # None : CUDA si disponible, sinon CPU
+    progress: bool = True  # barre de progression
+    desc: str = "entraînement"  # libellé de la barre de progression
+
+    def __post_init__(self) -> None:
+        check_positive_int("steps", self.steps)
+        check_positive_int("batch_size", self.batch_size)
+        check_positive_int("eval_every", self.eval_every)
+        if self.patience is not None:
+            check_positive_int("patience", self.patience)
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr doit être un réel strictement positif, reçu {self.lr!r}.")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip doit être None ou un réel > 0, reçu {self.grad_clip!r}.")
+
+
+@dataclass
+class Step:
+    """Une étape d'optimisation d'une itération.
+
+    Attributes:
+        loss_fn: ``loss_fn(model, batch)`` renvoie la perte scalaire à minimiser, ou un
+            dictionnaire ``{"loss": perte, "autre": valeur…}`` dont toutes les entrées sont
+            enregistrées dans l'historique.
+        optimizer: l'optimiseur des paramètres que cette étape met à jour.
+        repeat: nombre de répétitions par itération (par exemple k pas du critique d'un
+            WGAN), chacune sur un nouveau mini-lot.
+        name: nom de la perte dans l'historique (si ``loss_fn`` renvoie un tenseur).
+        params: paramètres concernés par l'écrêtage du gradient (par défaut ceux de
+            l'optimiseur).
+    """
+
+    loss_fn: LossFn
+    optimizer: torch.optim.Optimizer
+    repeat: int = 1
+    name: str = "perte"
+    params: Sequence[torch.nn.Parameter] | None = None
+
+    def __post_init__(self) -> None:
+        check_positive_int("repeat", self.repeat)
+        if self.params is None:
+            self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
+
+
+@dataclass
+class History:
+    """Historique d'un entraînement.
+
+    Attributes:
+        steps: itérations auxquelles les pertes d'apprentissage ont été enregistrées.
+        train: pour chaque perte, sa moyenne sur les itérations depuis l'enregistrement précédent.
+        val_steps: itérations des validations.
+        val: perte de validation à ces itérations.
+        best_step: itération du meilleur point de validation (ou dernière itération).
+        best_val: meilleure perte de validation (``nan`` sans validation).
+        stopped_early: ``True`` si l'arrêt prématuré a interrompu l'entraînement.
+        seconds: durée de l'entraînement.
+        device: périphérique utilisé.
+    """
+
+    steps: list[int] = field(default_factory=list)
+    train: dict[str, list[float]] = field(default_factory=dict)
+    val_steps: list[int] = field(default_factory=list)
+    val: list[float] = field(default_factory=list)
+    best_step: int = 0
+    best_val: float = math.nan
+    stopped_early: bool = False
+    seconds: float = 0.0
+    device: str = "cpu"
+
+    def last(self, name: str | None = None) -> float:
+        """Dernière valeur enregistrée de la perte ``name`` (la première perte par défaut)."""
+        if not self.train:
+            raise ValueError("L'historique est vide.")
+        name = name or next(iter(self.train))
+        if name not in self.train:
+            raise ValueError(f"name={name!r} inconnu ; pertes enregistrées : {', '.join(self.train)}.")
+        return self.train[name][-1]
+
+
+def _batch_size_of(data: Batch) -> int:
+    tensors = data if isinstance(data, tuple) else (data,)
+    if not tensors or not all(isinstance(t, torch.Tensor) for t in tensors):
+        raise TypeError("data doit être un tenseur ou un tuple de tenseurs de même longueur.")
+    n = tensors[0].shape[0]
+    if any(t.shape[0] != n for t in tensors):
+        raise ValueError(f"Les tenseurs de data n'ont pas la même longueur : {[t.shape[0] for t in tensors]}.")
+    if n == 0:
+        raise ValueError("data est vide.")
+    return n
+
+
+def _index(data: Batch, idx: torch.Tensor) -> Batch:
+    return tuple(t[idx] for t in data) if isinstance(data, tuple) else data[idx]
+
+
+def _to(data: Batch, device: torch.device) -> Batch:
+    return tuple(t.to(device) for t in data) if isinstance(data, tuple) else data.to(device)
+
+
+def iterate_minibatches(data: Batch, batch_size: int, generator: torch.Generator):
+    """Itérateur infini de mini-lots tirés sans remise, époque après époque.
+
+    Si ``batch_size`` dépasse la taille des données, chaque mini-lot est le jeu entier
+    dans un ordre aléatoire.
+    """
+    n = _batch_size_of(data)
+    batch_size = min(batch_size, n)
+    device = (data[0] if isinstance(data, tuple) else data).device
+    while True:
+        perm = torch.randperm(n, generator=generator).to(device)
+        for start in range(0, n - batch_size + 1, batch_size):
+            yield _index(data, perm[start : start + batch_size])
+
+
+def _as_loss_dict(out: torch.Tensor | dict, name: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    if isinstance(out, dict):
+        if "loss" not in out:
+            raise KeyError("Une fonction de perte qui renvoie un dictionnaire doit contenir la clé 'loss'.")
+        logged = {(name if k == "loss" else k): v for k, v in out.items()}
+        return out["loss"], logged
+    return out, {name: out}
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, loss_fn: LossFn, data: Batch, batch_size: int) -> float:
+    """Moyenne de la perte sur ``data`` (mode évaluation, sans gradient)."""
+    n = _batch_size_of(data)
+    total = 0.0
+    for start in range(0, n, batch_size):
+        idx = torch.arange(start, min(start + batch_size, n))
+        batch = _index(data, idx.to((data[0] if isinstance(data, tuple) else data).device))
+        loss, _ = _as_loss_dict(loss_fn(model, batch), "loss")
+        total += float(loss) * len(idx)
+    return total / n
+
+
+def train(
+    model: nn.Module,
+    data: Batch,
+    loss_fn: LossFn | None = None,
+    *,
+    config: TrainConfig | None = None,
+    steps: Sequence[Step] | Callable[[nn.Module], Sequence[Step]] | None = None,
+    val_data: Batch | None = None,
+    val_fn: Callable[[nn.Module, Batch], float] | None = None,
+) -> History:
+    """Entraîne ``model`` et renvoie l'historique des pertes.
+
+    Args:
+        model: le réseau (ou un module qui regroupe plusieurs réseaux, comme un GAN).
+            Il est déplacé sur le périphérique choisi ; en fin d'entraînement il est en
+            mode ``eval()``.
+        data: tenseur ``(N, …)`` ou tuple de tenseurs de même longueur (par exemple
+            ``(y, x)``) ; les mini-lots ont la même structure.
+        loss_fn: ``loss_fn(model, batch)`` ; avec ``steps=None``, une étape unique est créée
+            avec Adam (``config.lr``, ``config.weight_decay``) sur tous les paramètres.
+        config: réglages (:class:`TrainConfig`).
+        steps: les étapes d'une itération (par exemple critique puis générateur), ou une
+            fonction ``model -> étapes`` appelée après le déplacement du modèle sur le
+            périphérique et la fixation de la graine.
+        val_data: données de validation ; si données, la perte de validation est
+            calculée toutes les ``config.eval_every`` itérations.
+        val_fn: ``val_fn(model, val_data) -> float`` ; par défaut, la moyenne de la perte de
+            la première étape sur ``val_data``.
+
+    Raises:
+        TrainingDivergedError: si une perte devient NaN ou infinie.
+    """
+    cfg = config or TrainConfig()
+    seed_everything(cfg.seed)
+    device = get_device(cfg.device)
+    model.to(device)
+    data = _to(data, device)
+    _batch_size_of(data)
+    if val_data is not None:
+        val_data = _to(val_data, device)
+        _batch_size_of(val_data)
+
+    if steps is None:
+        if loss_fn is None:
+            raise ValueError("Donnez loss_fn (étape unique) ou steps (liste d'étapes).")
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("Le modèle n'a aucun paramètre entraînable.")
+        steps = [Step(loss_fn, torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay))]
+    elif callable(steps):
+        steps = steps(model)
+    steps = list(steps)
+    if not steps or not all(isinstance(s, Step) for s in steps):
+        raise ValueError("steps doit être une liste non vide de genmodels.training.Step.")
+    if val_data is not None and val_fn is None:
+        first_loss = steps[0].loss_fn
+
+        def val_fn(m: nn.Module, d: Batch) -> float:
+            return _evaluate(m, first_loss, d, max(cfg.batch_size, 1024))
+
+    generator = torch.Generator().manual_seed(cfg.seed)
+    batches = iterate_minibatches(data, cfg.batch_size, generator)
+    history = History(device=str(device))
+    sums: dict[str, float] = {}
+    count = 0
+    best_state: dict[str, Any] | None = None
+    bad_evals = 0
+    start = time.perf_counter()
+
+    bar = tqdm(
+        total=cfg.steps,
+        desc=cfg.desc,
+        disable=not cfg.progress,
+        file=sys.stdout,
+        mininterval=0.5,
+        ncols=100,
+        ascii=" ▏▎▍▌▋▊▉█",
+        leave=True,
+    )
+    model.train()
+    try:
+        for it in range(1, cfg.steps + 1):
+            for step in steps:
+                for _ in range(step.repeat):
+                    loss, logged = _as_loss_dict(step.loss_fn(model, next(batches)), step.name)
+                    value = float(loss.detach())
+                    if not math.isfinite(value):
+                        raise TrainingDivergedError(
+                            f"La perte « {step.name} » vaut {value} à l'itération {it} : l'entraînement "
+                            f"diverge. Essayez un taux d'apprentissage plus faible (lr={cfg.lr}) ou un "
+                            "écrêtage du gradient (grad_clip)."
+                        )
+                    step.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if cfg.grad_clip is not None:
+                        torch.nn.utils.clip_grad_norm_(step.params, cfg.grad_clip)
+                    step.optimizer.step()
+                    for k, v in logged.items():  # moyenne sur les répétitions
+                        sums[k] = sums.get(k, 0.0) + float(v.detach() if isinstance(v, torch.Tensor) else v) / step.repeat
+            count += 1
+            bar.update(1)
+
+            if it % cfg.eval_every == 0 or it == cfg.steps:
+                history.steps.append(it)
+                for k, v in sums.items():
+                    history.train.setdefault(k, []).append(v / count)
+                postfix = {k: f"{v / count:.3g}" for k, v in list(sums.items())[:2]}
+                sums, count = {}, 0
+                if val_data is not None:
+                    model.eval()
+                    val = float(val_fn(model, val_data))
+                    model.train()
+                    history.val_steps.append(it)
+                    history.val.append(val)
+                    postfix["val"] = f"{val:.3g}"
+                    improved = math.isfinite(val) and (math.isnan(history.best_val) or val < history.best_val)
+                    if improved:
+                        history.best_val, history.best_step, bad_evals = val, it, 0
+                        if cfg.restore_best:
+                            best_state = copy.deepcopy(model.state_dict())
+                    else:
+                        bad_evals += 1
+                bar.set_postfix(postfix, refresh=False)
+                if cfg.patience is not None and val_data is not None and bad_evals >= cfg.patience:
+                    history.stopped_early = True
+                    break
+    finally:
+        bar.close()
+        model.eval()
+
+    if val_data is None:
+        history.best_step = history.steps[-1] if history.steps else 0
+    elif best_state is not None:
+        model.load_state_dict(best_state)
+    history.seconds = time.perf_counter() - start
+    return history

@@ -1,0 +1,133 @@
+"""La boucle d'entraînement unique."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import genmodels as gm
+from genmodels.training import Step, TrainConfig, TrainingDivergedError, train
+
+
+def _linear_data(n=512):
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(n, 3, generator=g)
+    x = y @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.1 * torch.randn(n, 1, generator=g)
+    return y, x
+
+
+def _mse(model, batch):
+    y, x = batch
+    return (model(y) - x).square().mean()
+
+
+def test_training_reduces_the_loss_and_records_history():
+    model = nn.Linear(3, 1)
+    hist = train(model, _linear_data(), _mse, config=TrainConfig(steps=300, lr=5e-2, eval_every=50, progress=False))
+    assert hist.steps == [50, 100, 150, 200, 250, 300]
+    assert hist.train["perte"][-1] < 0.1 * hist.train["perte"][0]
+    assert hist.last() == hist.train["perte"][-1]
+    assert not model.training  # rendu en mode évaluation
+    assert hist.seconds > 0
+
+
+def test_training_is_reproducible_with_a_seed():
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(99)  # l'état global ne doit pas compter : la graine de config décide
+        model = gm.nn.MLP(3, 1, hidden=(8,))
+        train(model, _linear_data(), _mse, config=TrainConfig(steps=20, seed=7, progress=False))
+        outs.append(torch.cat([p.flatten() for p in model.parameters()]))
+    assert torch.equal(outs[0], outs[1])
+
+
+def test_nan_loss_stops_with_a_clear_message():
+    model = nn.Linear(3, 1)
+
+    def bad_loss(m, batch):
+        return _mse(m, batch) * torch.tensor(math.nan)
+
+    with pytest.raises(TrainingDivergedError, match="diverge"):
+        train(model, _linear_data(), bad_loss, config=TrainConfig(steps=5, progress=False))
+
+
+def test_diverging_learning_rate_is_caught():
+    model = nn.Linear(3, 1)
+    with pytest.raises(TrainingDivergedError, match="lr="):
+        train(model, _linear_data(), _mse, config=TrainConfig(steps=2000, lr=1e30, progress=False))
+
+
+def test_early_stopping_restores_the_best_weights():
+    """Un modèle qui sur-apprend : la perte de validation remonte, la boucle s'arrête et
+    recharge les poids du meilleur point."""
+    g = torch.Generator().manual_seed(0)
+    y_tr, y_va = torch.randn(16, 1, generator=g), torch.randn(256, 1, generator=g)
+    x_tr, x_va = torch.randn(16, 1, generator=g), torch.randn(256, 1, generator=g)  # bruit pur
+    model = gm.nn.MLP(1, 1, hidden=(256, 256))
+    cfg = TrainConfig(steps=3000, lr=3e-3, eval_every=20, patience=5, progress=False)
+    hist = train(model, (y_tr, x_tr), _mse, config=cfg, val_data=(y_va, x_va))
+    assert hist.stopped_early and hist.steps[-1] < 3000
+    assert hist.best_val == min(hist.val)
+    assert hist.best_step == hist.val_steps[hist.val.index(hist.best_val)]
+    with torch.no_grad():
+        assert _mse(model, (y_va, x_va)).item() == pytest.approx(hist.best_val, rel=1e-5)
+
+
+def test_several_steps_with_repeats_like_a_gan():
+    """Deux étapes (k = 3 pas de « critique » puis 1 pas de « générateur ») et des pertes nommées."""
+    model = nn.ModuleDict({"a": nn.Linear(3, 1), "b": nn.Linear(3, 1)})
+    calls = {"a": 0, "b": 0}
+
+    def loss_a(m, batch):
+        calls["a"] += 1
+        return {"loss": _mse(m["a"], batch), "extra": torch.tensor(1.0)}
+
+    def loss_b(m, batch):
+        calls["b"] += 1
+        return _mse(m["b"], batch)
+
+    def make_steps(m):
+        return [
+            Step(loss_a, torch.optim.SGD(m["a"].parameters(), lr=1e-2), repeat=3, name="critique"),
+            Step(loss_b, torch.optim.SGD(m["b"].parameters(), lr=1e-2), name="générateur"),
+        ]
+
+    before = model["b"].weight.detach().clone()
+    hist = train(model, _linear_data(), config=TrainConfig(steps=10, eval_every=5, progress=False), steps=make_steps)
+    assert calls == {"a": 30, "b": 10}
+    assert set(hist.train) == {"critique", "extra", "générateur"}
+    assert hist.train["extra"] == pytest.approx([1.0, 1.0])
+    assert not torch.equal(before, model["b"].weight)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"steps": 0}, "steps"),
+        ({"batch_size": -1}, "batch_size"),
+        ({"lr": -1.0}, "lr"),
+        ({"patience": 0}, "patience"),
+        ({"grad_clip": 0.0}, "grad_clip"),
+    ],
+)
+def test_bad_config_raises(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)
+
+
+def test_bad_data_raises():
+    model = nn.Linear(3, 1)
+    y, x = _linear_data()
+    with pytest.raises(ValueError, match="même longueur"):
+        train(model, (y, x[:10]), _mse, config=TrainConfig(steps=1, progress=False))
+    with pytest.raises(ValueError, match="loss_fn"):
+        train(model, (y, x), config=TrainConfig(steps=1, progress=False))
+    with pytest.raises(ValueError, match="device"):
+        train(model, (y, x), _mse, config=TrainConfig(steps=1, progress=False, device="tpu"))
+
+
+def test_progress_bar_prints_one_final_line(capsys):
+    train(nn.Linear(3, 1), _linear_data(), _mse, config=TrainConfig(steps=50, desc="essai"))
+    out = capsys.readouterr().out
+    assert "essai" in out and "50/50" in out

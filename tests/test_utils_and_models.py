@@ -1,0 +1,99 @@
+"""Utilitaires (périphérique, graines, points de sauvegarde) et test de fumée commun des modèles."""
+
+import os
+
+import pytest
+import torch
+
+import genmodels as gm
+from genmodels.conditional import MixtureDensityNetwork, Regressor, mdn_loss, regression_loss
+from genmodels.divergences import GaussianFit, forward_kl_loss, gaussian_mixture_1d
+from genmodels.metrics import DigitsClassifier, _classifier_loss
+
+
+def test_device_selection():
+    assert gm.get_device("cpu") == torch.device("cpu")
+    assert gm.get_device().type in {"cpu", "cuda"}
+    with pytest.raises(ValueError, match="périphérique valide"):
+        gm.get_device("gpu!")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="aucun GPU"):
+            gm.get_device("cuda")
+
+
+def test_seed_everything():
+    gm.seed_everything(3)
+    a = torch.rand(3)
+    gm.seed_everything(3)
+    assert torch.equal(a, torch.rand(3))
+    with pytest.raises(ValueError, match="seed"):
+        gm.seed_everything(-1)
+
+
+def test_checkpoint_round_trip_and_atomicity(tmp_path):
+    model = Regressor()
+    path = gm.save_checkpoint({"model": model.state_dict(), "step": 3}, tmp_path / "sub" / "ckpt.pt")
+    loaded = gm.load_checkpoint(path)
+    assert loaded["step"] == 3
+    other = Regressor()
+    other.load_state_dict(loaded["model"])
+    y = torch.randn(4, 1)
+    assert torch.equal(model(y), other(y))
+    # une écriture qui échoue laisse l'ancien fichier intact et aucun fichier temporaire
+    with pytest.raises(Exception):
+        gm.save_checkpoint({"bad": lambda: 0}, path)
+    assert gm.load_checkpoint(path)["step"] == 3
+    assert os.listdir(path.parent) == ["ckpt.pt"]
+
+
+def test_checkpoint_refuses_arbitrary_objects(tmp_path):
+    """weights_only=True : un fichier contenant un objet Python quelconque est refusé."""
+    path = tmp_path / "evil.pt"
+    torch.save({"obj": torch.nn.Linear(2, 2)}, path)  # un module entier, pas un state_dict
+    with pytest.raises(Exception):
+        gm.load_checkpoint(path)
+    with pytest.raises(FileNotFoundError, match="introuvable"):
+        gm.load_checkpoint(tmp_path / "absent.pt")
+    with pytest.raises(TypeError, match="dictionnaire"):
+        gm.save_checkpoint([1, 2], tmp_path / "x.pt")
+
+
+def _cases():
+    y, x = torch.randn(16, 1), torch.randn(16, 1)
+    target = gaussian_mixture_1d([0.5, 0.5], [-1.0, 1.0], [0.5, 0.5])
+    return {
+        "regresseur": (Regressor, regression_loss, (y, x), lambda m, b: m(b[0]), (16, 1)),
+        "mdn": (MixtureDensityNetwork, mdn_loss, (y, x), lambda m, b: m.sample(b[0]), (16, 1)),
+        "gaussienne": (GaussianFit, forward_kl_loss(target), torch.randn(16), lambda m, b: m.distribution().rsample((16,)), (16,)),
+        "classifieur": (DigitsClassifier, _classifier_loss, (torch.rand(16, 64), torch.randint(0, 10, (16,))), lambda m, b: m(b[0]), (16, 10)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_cases()))
+def test_model_smoke(name, tmp_path, device):
+    """Formes, gradient pour chaque paramètre, et sauvegarde → chargement → mêmes sorties."""
+    cls, loss_fn, batch, output, shape = _cases()[name]
+    torch.manual_seed(0)
+    model = cls().to(device)
+    batch = tuple(t.to(device) for t in batch) if isinstance(batch, tuple) else batch.to(device)
+    loss = loss_fn(model, batch)
+    assert loss.shape == () and torch.isfinite(loss)
+    loss.backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+        assert p.grad.abs().sum() > 0, f"{pname} ne reçoit aucun gradient"
+    torch.manual_seed(1)
+    out = output(model, batch)
+    assert out.shape == shape
+    gm.save_checkpoint({"model": model.state_dict()}, tmp_path / "m.pt")
+    clone = cls().to(device)
+    clone.load_state_dict(gm.load_checkpoint(tmp_path / "m.pt", map_location=device)["model"])
+    torch.manual_seed(1)
+    assert torch.allclose(output(clone, batch), out)
+
+
+def test_mlp_checks_its_input():
+    with pytest.raises(ValueError, match=r"\(batch, 3\)"):
+        gm.nn.MLP(3, 1)(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="hidden"):
+        gm.nn.MLP(3, 1, hidden=(0,))
