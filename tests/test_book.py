@@ -1,0 +1,71 @@
+"""Structure du livre : table des matières, en-têtes jupytext, cellule de mise en place, extension locale."""
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted(p for p in (ROOT / "chapters").glob("*.md"))
+NOTEBOOKS = [p for p in CHAPTERS if p.read_text(encoding="utf-8").startswith("---\njupytext:")]
+
+
+def _toc_files():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [c["file"] for c in part["chapters"]]
+    return files
+
+
+def test_every_chapter_is_in_the_toc_and_exists():
+    files = _toc_files()
+    for f in files:
+        assert (ROOT / f"{f}.md").is_file(), f"{f} est dans _toc.yml mais n'existe pas"
+    for p in CHAPTERS:
+        assert str(p.relative_to(ROOT).with_suffix("")) in files, f"{p.name} n'est pas dans _toc.yml"
+
+
+def test_config_targets_jupyter_book_1_and_executes_everything():
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert cfg["execute"]["execute_notebooks"] == "force"
+    sphinx = cfg["sphinx"]
+    assert sphinx["recursive_update"] is True
+    assert sphinx["config"]["language"] == "fr"
+    assert sphinx["config"]["nb_execution_raise_on_error"] is True
+    assert {"sphinx_proof", "sphinx_exercise"} <= set(sphinx["extra_extensions"])
+    assert sphinx["config"]["html_theme_options"]["use_download_button"] is True
+    for hidden in (".venv", ".pytest_cache"):
+        assert any(hidden in pat for pat in cfg["exclude_patterns"])
+    req = (ROOT / "requirements.txt").read_text(encoding="utf-8")
+    assert re.search(r"^jupyter-book>=1\.0\.4,<2$", req, re.M)
+    assert re.search(r"^-e \.$", req, re.M)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapter_is_a_thin_notebook_with_a_setup_cell(path):
+    import jupytext
+
+    nb = jupytext.read(path)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code, "un chapitre exécutable doit contenir du code"
+    first = code[0].source
+    assert "import genmodels" in first and "pip install -r requirements.txt" in first
+    for cell in code:
+        assert "import *" not in cell.source and "!pip" not in cell.source
+        n_lines = len([line for line in cell.source.splitlines() if line.strip()])
+        assert n_lines <= 22, f"cellule trop longue ({n_lines} lignes) : déplacez le code dans genmodels"
+
+
+def test_local_extension_translates_proof_title():
+    sys.path.insert(0, str(ROOT / "_ext"))
+    try:
+        import cours_fr
+        from sphinx_proof.domain import ProofDomain
+
+        cours_fr.setup(None)
+        assert ProofDomain.directives["proof"] is cours_fr.DemonstrationDirective
+    finally:
+        sys.path.remove(str(ROOT / "_ext"))
