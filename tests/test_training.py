@@ -101,6 +101,46 @@ def test_several_steps_with_repeats_like_a_gan():
     assert not torch.equal(before, model["b"].weight)
 
 
+def test_cosine_schedule_values():
+    assert gm.training.lr_factor("constant", 7, 10) == 1.0
+    assert gm.training.lr_factor("cosine", 1, 10) == 1.0
+    assert gm.training.lr_factor("cosine", 6, 10) == pytest.approx(0.5)
+    assert gm.training.lr_factor("cosine", 10, 10) == pytest.approx(0.5 * (1 + math.cos(0.9 * math.pi)))
+    values = [gm.training.lr_factor("cosine", t, 100) for t in range(1, 101)]
+    assert all(a > b for a, b in zip(values, values[1:])) and values[-1] > 0
+    with pytest.raises(ValueError, match="schedule"):
+        gm.training.lr_factor("step", 1, 10)
+    # montée linéaire, puis cosinus sur les itérations restantes
+    assert gm.training.lr_factor("cosine", 5, 100, warmup=10) == pytest.approx(0.5)
+    assert gm.training.lr_factor("cosine", 11, 100, warmup=10) == 1.0
+    assert gm.training.lr_factor("cosine", 56, 100, warmup=10) == pytest.approx(0.5)
+    assert gm.training.lr_factor("constant", 3, 100, warmup=4) == pytest.approx(0.75)
+    assert gm.training.lr_factor("constant", 50, 100, warmup=4) == 1.0
+
+
+def test_cosine_schedule_drives_every_optimizer():
+    """Le calendrier s'applique à chaque étape, à partir de son propre taux de base."""
+    model = nn.ModuleDict({"a": nn.Linear(3, 1), "b": nn.Linear(3, 1)})
+    seen = []
+
+    def loss_a(m, batch):
+        seen.append(opts["a"].param_groups[0]["lr"])
+        return _mse(m["a"], batch)
+
+    opts = {"a": torch.optim.SGD(model["a"].parameters(), lr=0.1), "b": torch.optim.Adam(model["b"].parameters(), lr=0.01)}
+    steps = [Step(loss_a, opts["a"]), Step(lambda m, b: _mse(m["b"], b), opts["b"])]
+    cfg = TrainConfig(steps=20, lr_schedule="cosine", warmup_steps=4, progress=False)
+    train(model, _linear_data(), config=cfg, steps=steps)
+    expected = [0.1 * gm.training.lr_factor("cosine", t, 20, 4) for t in range(1, 21)]
+    assert seen == pytest.approx(expected)
+    assert seen[:5] == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1])
+    assert opts["b"].param_groups[0]["lr"] == pytest.approx(0.01 * gm.training.lr_factor("cosine", 20, 20, 4))
+    # sans calendrier (par défaut), le taux ne bouge pas
+    opt = torch.optim.SGD(model["a"].parameters(), lr=0.02)
+    train(model, _linear_data(), config=TrainConfig(steps=5, progress=False), steps=[Step(lambda m, b: _mse(m["a"], b), opt)])
+    assert opt.param_groups[0]["lr"] == 0.02
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -109,6 +149,8 @@ def test_several_steps_with_repeats_like_a_gan():
         ({"lr": -1.0}, "lr"),
         ({"patience": 0}, "patience"),
         ({"grad_clip": 0.0}, "grad_clip"),
+        ({"lr_schedule": "linear"}, "lr_schedule"),
+        ({"warmup_steps": -1}, "warmup_steps"),
     ],
 )
 def test_bad_config_raises(kwargs, message):

@@ -8,6 +8,7 @@ import torch
 import genmodels as gm
 from genmodels.conditional import MixtureDensityNetwork, Regressor, mdn_loss, regression_loss
 from genmodels.divergences import GaussianFit, forward_kl_loss, gaussian_mixture_1d
+from genmodels.flows import AffineCoupling, FlowConfig, make_flow
 from genmodels.metrics import DigitsClassifier, _classifier_loss
 
 
@@ -58,6 +59,22 @@ def test_checkpoint_refuses_arbitrary_objects(tmp_path):
         gm.save_checkpoint([1, 2], tmp_path / "x.pt")
 
 
+def _small_flow():
+    """Petit flot dont les dernières couches, nulles à l'initialisation, sont bruitées.
+
+    Avec une dernière couche nulle, seuls ses propres paramètres reçoivent un gradient au
+    premier pas ; après ce bruit (l'équivalent d'un pas d'entraînement), tous en reçoivent.
+    """
+    flow = make_flow(FlowConfig(n_layers=4, hidden=(16, 16)))
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for layer in flow.layers:
+            if isinstance(layer, AffineCoupling):
+                for p in layer.net[-1].parameters():
+                    p.add_(0.1 * torch.randn(p.shape, generator=g))
+    return flow
+
+
 def _cases():
     y, x = torch.randn(16, 1), torch.randn(16, 1)
     target = gaussian_mixture_1d([0.5, 0.5], [-1.0, 1.0], [0.5, 0.5])
@@ -65,6 +82,7 @@ def _cases():
         "regresseur": (Regressor, regression_loss, (y, x), lambda m, b: m(b[0]), (16, 1)),
         "mdn": (MixtureDensityNetwork, mdn_loss, (y, x), lambda m, b: m.sample(b[0]), (16, 1)),
         "gaussienne": (GaussianFit, forward_kl_loss(target), torch.randn(16), lambda m, b: m.distribution().rsample((16,)), (16,)),
+        "flot": (_small_flow, gm.flows.loss, torch.randn(16, 2), lambda m, b: m.sample(16), (16, 2)),
         "classifieur": (DigitsClassifier, _classifier_loss, (torch.rand(16, 64), torch.randint(0, 10, (16,))), lambda m, b: m(b[0]), (16, 10)),
     }
 

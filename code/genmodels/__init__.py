@@ -8,11 +8,12 @@ Modules :
 * :mod:`genmodels.plotting` — figures ;
 * :mod:`genmodels.divergences` — KL, Jensen-Shannon ;
 * :mod:`genmodels.conditional` — régresseur et réseau à densité de mélange ;
+* :mod:`genmodels.flows` — flots normalisants (couplages affines, RealNVP) ;
 * :mod:`genmodels.nn` — briques de réseaux ;
 * :mod:`genmodels.utils` — périphérique, graines, points de sauvegarde.
 """
 
-from . import conditional, datasets, divergences, metrics, nn, plotting, training, utils
+from . import conditional, datasets, divergences, flows, metrics, nn, plotting, training, utils
 from .training import History, Step, TrainConfig, TrainingDivergedError, train
 from .utils import get_device, load_checkpoint, save_checkpoint, seed_everything
 
@@ -22,6 +23,7 @@ __all__ = [
     "conditional",
     "datasets",
     "divergences",
+    "flows",
     "metrics",
     "nn",
     "plotting",

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 
 from .utils import as_tensor, check_positive_int
 
-__all__ = ["scatter", "density_heatmap", "image_grid", "trajectories", "loss_curves", "density_grid"]
+__all__ = ["scatter", "density_heatmap", "image_grid", "trajectories", "loss_curves", "density_grid", "deformed_grid"]
 
 
 def _ax(ax: Axes | None, figsize=(4, 4)) -> Axes:
@@ -179,4 +179,47 @@ def loss_curves(history, ax: Axes | None = None, names: Sequence[str] | None = N
     if logy:
         ax.set_yscale("log")
     ax.legend(fontsize="small")
+    return ax
+
+
+@torch.no_grad()
+def deformed_grid(
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ax: Axes | None = None,
+    bound: float = 3.0,
+    n_lines: int = 13,
+    resolution: int = 200,
+    view: float | None = 4.0,
+    color: str = "0.35",
+    title: str | None = None,
+) -> Axes:
+    """Image d'un quadrillage de ``[-bound, bound]²`` par une transformation du plan.
+
+    Chaque ligne du quadrillage est échantillonnée finement puis transformée : on voit
+    comment la transformation étire, comprime et plie l'espace.
+
+    Args:
+        transform: fonction ``(n, 2) -> (n, 2)`` (``None`` : l'identité) ; elle est évaluée
+            sur le périphérique de ses paramètres si c'est une méthode de module.
+        bound: demi-côté du quadrillage de départ.
+        n_lines: nombre de lignes dans chaque direction.
+        resolution: nombre de points par ligne.
+        view: demi-côté de la fenêtre affichée (``None`` : automatique).
+    """
+    n_lines = check_positive_int("n_lines", n_lines, minimum=2)
+    resolution = check_positive_int("resolution", resolution, minimum=2)
+    ticks = torch.linspace(-bound, bound, n_lines)
+    line = torch.linspace(-bound, bound, resolution)
+    horizontal = torch.stack([line.repeat(n_lines), ticks.repeat_interleave(resolution)], dim=1)
+    vertical = horizontal.flip(1)
+    pts = torch.cat([horizontal, vertical])
+    if transform is not None:
+        pts = transform(pts.to(_device_of(transform))).cpu()
+    lines = _np(pts).reshape(2 * n_lines, resolution, 2)
+    ax = _ax(ax)
+    for ln in lines:
+        ax.plot(ln[:, 0], ln[:, 1], color=color, linewidth=0.7)
+    _square(ax, view)
+    if title:
+        ax.set_title(title)
     return ax

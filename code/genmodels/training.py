@@ -28,10 +28,30 @@ from tqdm.std import tqdm
 
 from .utils import check_positive_int, get_device, seed_everything
 
-__all__ = ["TrainConfig", "Step", "History", "TrainingDivergedError", "train", "iterate_minibatches"]
+__all__ = ["TrainConfig", "Step", "History", "TrainingDivergedError", "train", "iterate_minibatches", "lr_factor"]
 
 Batch = Union[torch.Tensor, tuple]
 LossFn = Callable[[nn.Module, Batch], Union[torch.Tensor, dict]]
+
+
+_LR_SCHEDULES = ("constant", "cosine")
+
+
+def lr_factor(schedule: str, it: int, total: int, warmup: int = 0) -> float:
+    """Facteur multiplicatif du taux d'apprentissage à l'itération ``it`` (1 ≤ it ≤ total).
+
+    Pendant les ``warmup`` premières itérations, montée linéaire it / warmup ; ensuite,
+    avec t = it - warmup - 1 et T = total - warmup : ``"constant"`` donne 1, ``"cosine"``
+    donne ½ (1 + cos(π t / T)), qui décroît de 1 vers 0 (Loshchilov & Hutter, 2017,
+    sans redémarrage).
+    """
+    if schedule not in _LR_SCHEDULES:
+        raise ValueError(f"schedule={schedule!r} inconnu ; valeurs permises : {', '.join(_LR_SCHEDULES)}.")
+    if it <= warmup:
+        return it / warmup
+    if schedule == "constant":
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * (it - warmup - 1) / (total - warmup)))
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -46,6 +66,8 @@ class TrainConfig:
     batch_size: int = 256  # taille des mini-lots
     lr: float = 1e-3  # taux d'apprentissage d'Adam (étape unique créée par défaut)
     weight_decay: float = 0.0  # pénalité L2 d'AdamW (étape unique créée par défaut)
+    lr_schedule: str = "constant"  # "constant", ou "cosine" : lr·½(1 + cos πt/T), de lr vers 0 (voir lr_factor)
+    warmup_steps: int = 0  # montée linéaire du taux sur ces premières itérations (0 : aucune)
     grad_clip: float | None = None  # norme maximale du gradient (None : pas d'écrêtage)
     eval_every: int = 100  # période d'enregistrement des pertes et de validation
     patience: int | None = None  # arrêt après `patience` validations sans progrès (None : jamais)
@@ -63,6 +85,9 @@ class TrainConfig:
             check_positive_int("patience", self.patience)
         if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr doit être un réel strictement positif, reçu {self.lr!r}.")
+        check_positive_int("warmup_steps", self.warmup_steps, minimum=0)
+        if self.lr_schedule not in _LR_SCHEDULES:
+            raise ValueError(f"lr_schedule={self.lr_schedule!r} inconnu ; valeurs permises : {', '.join(_LR_SCHEDULES)}.")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip doit être None ou un réel > 0, reçu {self.grad_clip!r}.")
 
@@ -208,7 +233,8 @@ def train(
             ``(y, x)``) ; les mini-lots ont la même structure.
         loss_fn: ``loss_fn(model, batch)`` ; avec ``steps=None``, une étape unique est créée
             avec Adam (``config.lr``, ``config.weight_decay``) sur tous les paramètres.
-        config: réglages (:class:`TrainConfig`).
+        config: réglages (:class:`TrainConfig`) ; le calendrier ``config.lr_schedule``
+            s'applique à l'optimiseur de chaque étape, à partir de son taux initial.
         steps: les étapes d'une itération (par exemple critique puis générateur), ou une
             fonction ``model -> étapes`` appelée après le déplacement du modèle sur le
             périphérique et la fixation de la graine.
@@ -248,6 +274,8 @@ def train(
         def val_fn(m: nn.Module, d: Batch) -> float:
             return _evaluate(m, first_loss, d, max(cfg.batch_size, 1024))
 
+    # taux de base de chaque groupe de paramètres, que le calendrier multiplie par lr_factor
+    base_lrs = [[group["lr"] for group in s.optimizer.param_groups] for s in steps]
     generator = torch.Generator().manual_seed(cfg.seed)
     batches = iterate_minibatches(data, cfg.batch_size, generator)
     history = History(device=str(device))
@@ -270,6 +298,11 @@ def train(
     model.train()
     try:
         for it in range(1, cfg.steps + 1):
+            if cfg.lr_schedule != "constant" or it <= cfg.warmup_steps + 1:
+                factor = lr_factor(cfg.lr_schedule, it, cfg.steps, cfg.warmup_steps)
+                for step, lrs in zip(steps, base_lrs):
+                    for group, lr in zip(step.optimizer.param_groups, lrs):
+                        group["lr"] = lr * factor
             for step in steps:
                 for _ in range(step.repeat):
                     loss, logged = _as_loss_dict(step.loss_fn(model, next(batches)), step.name)

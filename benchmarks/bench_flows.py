@@ -1,0 +1,85 @@
+"""Banc d'essai des flots normalisants (objectifs de l'issue « flots », hors des tests).
+
+Protocole : pour chaque densité, n_train tirages d'apprentissage, 5 000 de test (graines
+fixes), le flot par défaut de ``genmodels.flows`` entraîné avec la configuration
+recommandée ; on rapporte l'écart de KL exact NLL_test - H(p_data) (nats) et le temps
+d'entraînement. Objectif : KL ≤ 0,05 sur 8gaussians et moons, ≤ 0,10 sur checkerboard,
+en ≤ 60 s d'entraînement sur le CPU à 2 cœurs de l'intégration continue.
+
+Usage ::
+
+    python benchmarks/bench_flows.py                 # 3 densités × 3 graines
+    python benchmarks/bench_flows.py --quick         # 1 graine
+    python benchmarks/bench_flows.py --out resultats # dossier des fichiers JSON et Markdown
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+import genmodels as gm
+from genmodels import flows
+from genmodels.datasets import get_toy
+
+TARGETS = {"8gaussians": 0.05, "moons": 0.05, "checkerboard": 0.10}
+TIME_BUDGET_S = 60.0
+
+
+def run_one(name: str, seed: int, steps: int, n_train: int) -> dict:
+    """Entraîne un flot sur ``name`` avec la graine ``seed`` et renvoie ses mesures."""
+    toy = get_toy(name)
+    g = torch.Generator().manual_seed(1000 + seed)
+    x_train, x_test = toy.sample(n_train, generator=g), toy.sample(5000, generator=g)
+    flow = flows.make_flow(flows.FlowConfig())
+    cfg = gm.TrainConfig(**{**flows.RECOMMENDED_TRAINING, "steps": steps, "seed": seed, "desc": f"{name} #{seed}"})
+    hist = gm.train(flow, x_train, flows.loss, config=cfg)
+    score = gm.metrics.density_score(flow.log_prob, x_test.to(flow.device), toy.entropy())
+    return {"dataset": name, "seed": seed, "steps": steps, "train_seconds": round(hist.seconds, 2),
+            "nll": round(score.nll, 4), "entropy": round(score.entropy, 4), "kl": round(score.kl, 4),
+            "device": hist.device}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="une seule graine")
+    parser.add_argument("--seeds", type=int, default=3, help="nombre de graines (défaut : 3)")
+    parser.add_argument("--steps", type=int, default=None, help="itérations (défaut : celles de RECOMMENDED_TRAINING)")
+    parser.add_argument("--n-train", type=int, default=20_000, help="taille de la base d'apprentissage")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/resultats"), help="dossier de sortie")
+    args = parser.parse_args(argv)
+    seeds = 1 if args.quick else args.seeds
+    steps = args.steps or flows.RECOMMENDED_TRAINING["steps"]
+    rows = [run_one(name, s, steps, args.n_train) for name in TARGETS for s in range(seeds)]
+
+    summary = {}
+    for name, target in TARGETS.items():
+        kls = [r["kl"] for r in rows if r["dataset"] == name]
+        secs = [r["train_seconds"] for r in rows if r["dataset"] == name]
+        summary[name] = {"kl_mean": statistics.mean(kls), "kl_min": min(kls), "kl_max": max(kls),
+                         "seconds_mean": statistics.mean(secs), "target_kl": target,
+                         "met": statistics.mean(kls) <= target and statistics.mean(secs) <= TIME_BUDGET_S}
+    meta = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.platform(),
+            "processor": platform.processor(), "python": sys.version.split()[0], "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "genmodels": gm.__version__}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "flows.json").write_text(json.dumps({"meta": meta, "runs": rows, "summary": summary}, indent=2), encoding="utf-8")
+    lines = ["| densité | KL moyen (nats) | min–max | objectif | temps moyen (s) | atteint |", "|---|---|---|---|---|---|"]
+    for name, s in summary.items():
+        lines.append(f"| {name} | {s['kl_mean']:.3f} | {s['kl_min']:.3f}–{s['kl_max']:.3f} | ≤ {s['target_kl']:.2f} "
+                     f"| {s['seconds_mean']:.1f} | {'oui' if s['met'] else 'non'} |")
+    table = "\n".join(lines)
+    (args.out / "flows.md").write_text(f"# Flots normalisants — {meta['date']}\n\n{table}\n\n{json.dumps(meta)}\n", encoding="utf-8")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
