@@ -38,6 +38,7 @@ def run_one(name: str, seed: int, steps: int, n_train: int) -> dict:
     toy = get_toy(name)
     g = torch.Generator().manual_seed(1000 + seed)
     x_train, x_test = toy.sample(n_train, generator=g), toy.sample(5000, generator=g)
+    gm.seed_everything(seed)  # initialisation reproductible des poids
     flow = flows.make_flow(flows.FlowConfig())
     cfg = gm.TrainConfig(**{**flows.RECOMMENDED_TRAINING, "steps": steps, "seed": seed, "desc": f"{name} #{seed}"})
     hist = gm.train(flow, x_train, flows.loss, config=cfg)
