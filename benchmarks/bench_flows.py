@@ -27,7 +27,6 @@ import torch
 
 import genmodels as gm
 from genmodels import flows
-from genmodels.datasets import get_toy
 
 TARGETS = {"8gaussians": 0.05, "moons": 0.05, "checkerboard": 0.10}
 TIME_BUDGET_S = 60.0
@@ -35,14 +34,7 @@ TIME_BUDGET_S = 60.0
 
 def run_one(name: str, seed: int, steps: int, n_train: int) -> dict:
     """Entraîne un flot sur ``name`` avec la graine ``seed`` et renvoie ses mesures."""
-    toy = get_toy(name)
-    g = torch.Generator().manual_seed(1000 + seed)
-    x_train, x_test = toy.sample(n_train, generator=g), toy.sample(5000, generator=g)
-    gm.seed_everything(seed)  # initialisation reproductible des poids
-    flow = flows.make_flow(flows.FlowConfig())
-    cfg = gm.TrainConfig(**{**flows.RECOMMENDED_TRAINING, "steps": steps, "seed": seed, "desc": f"{name} #{seed}"})
-    hist = gm.train(flow, x_train, flows.loss, config=cfg)
-    score = gm.metrics.density_score(flow.log_prob, x_test.to(flow.device), toy.entropy())
+    flow, hist, score = flows.fit_toy(name, n_train=n_train, seed=1000 + seed, steps=steps, desc=f"{name} #{seed}")
     return {"dataset": name, "seed": seed, "steps": steps, "train_seconds": round(hist.seconds, 2),
             "nll": round(score.nll, 4), "entropy": round(score.entropy, 4), "kl": round(score.kl, 4),
             "device": hist.device}

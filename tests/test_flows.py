@@ -295,3 +295,12 @@ def test_default_flow_is_stable_on_every_toy_density(name):
     history = gm.train(flow, sample_toy(name, 2000, seed=0), flows.loss, config=cfg)
     assert math.isfinite(history.last())
     assert torch.isfinite(flow.sample(500)).all()
+
+
+def test_fit_toy_protocol_is_reproducible_and_scores_the_kl_gap():
+    """Le protocole partagé par le chapitre et le banc d'essai : mêmes graines, mêmes nombres."""
+    a = flows.fit_toy("moons", n_train=500, n_val=200, n_test=300, steps=20, progress=False)
+    b = flows.fit_toy("moons", n_train=500, n_val=200, n_test=300, steps=20, progress=False)
+    assert a.score.nll == b.score.nll
+    assert a.score.kl == pytest.approx(a.score.nll - get_toy("moons").entropy())
+    assert a.history.steps[-1] == 20 and a.history.val_steps == [20]

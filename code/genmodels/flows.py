@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -50,6 +51,8 @@ __all__ = [
     "coupling_masks",
     "loss",
     "RECOMMENDED_TRAINING",
+    "ToyFit",
+    "fit_toy",
 ]
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -552,3 +555,44 @@ par défaut sur les densités 2-D ; partagés par le chapitre et le banc d'essai
 
     TrainConfig(**RECOMMENDED_TRAINING, seed=0)
 """
+
+
+class ToyFit(NamedTuple):
+    """Résultat de :func:`fit_toy` : le flot entraîné, son historique et son score de test."""
+
+    flow: Flow
+    history: object  # genmodels.training.History
+    score: object  # genmodels.metrics.DensityScore
+
+
+def fit_toy(name: str, n_train: int = 20_000, seed: int = 0, n_val: int = 2000, n_test: int = 5000,
+            config: FlowConfig | None = None, **train_overrides) -> ToyFit:
+    """Protocole commun au chapitre et au banc d'essai : entraîne un flot sur une densité jouet.
+
+    Tire, avec la graine ``seed``, ``n_train`` points d'apprentissage, ``n_val`` de validation
+    et ``n_test`` de test de la densité ``name`` ; entraîne le flot ``config`` (par défaut
+    :class:`FlowConfig`) avec :data:`RECOMMENDED_TRAINING` (modifiable par ``train_overrides``),
+    en gardant le meilleur point de validation ; renvoie l'écart de KL exact sur le test.
+
+    Args:
+        name: nom d'une densité de :data:`genmodels.datasets.TOY_DATASETS` ayant une log-densité.
+        n_train, n_val, n_test: tailles des trois échantillons indépendants.
+        seed: graine des tirages, de l'initialisation des poids et des mini-lots.
+        config: architecture du flot.
+        train_overrides: arguments de :class:`genmodels.training.TrainConfig` qui remplacent
+            ceux de :data:`RECOMMENDED_TRAINING` (``steps``, ``desc``, ``progress``…).
+    """
+    from .datasets import get_toy
+    from .metrics import density_score
+    from .training import TrainConfig, train
+    from .utils import seed_everything
+
+    toy = get_toy(name)
+    g = torch.Generator().manual_seed(seed)
+    x_train, x_val, x_test = (toy.sample(n, generator=g) for n in (n_train, n_val, n_test))
+    seed_everything(seed)  # initialisation reproductible des poids
+    flow = make_flow(config or FlowConfig())
+    options = {**RECOMMENDED_TRAINING, "eval_every": 100, "seed": seed, "desc": f"flot · {name}", **train_overrides}
+    history = train(flow, x_train, loss, config=TrainConfig(**options), val_data=x_val)
+    score = density_score(flow.log_prob, x_test.to(flow.device), toy.entropy())
+    return ToyFit(flow, history, score)
