@@ -9,11 +9,29 @@ Modules :
 * :mod:`genmodels.divergences` — KL, Jensen-Shannon ;
 * :mod:`genmodels.conditional` — régresseur et réseau à densité de mélange ;
 * :mod:`genmodels.flows` — flots normalisants (couplages affines, RealNVP) ;
+* :mod:`genmodels.vae` — auto-encodeurs et VAE ;
+* :mod:`genmodels.diffusion` — diffusion (DDPM, DDIM, diffusion latente) ;
+* :mod:`genmodels.gan` — GAN et WGAN-GP ;
+* :mod:`genmodels.flow_matching` — flow matching conditionnel ;
 * :mod:`genmodels.nn` — briques de réseaux ;
 * :mod:`genmodels.utils` — périphérique, graines, points de sauvegarde.
 """
 
-from . import conditional, datasets, divergences, flows, metrics, nn, plotting, training, utils
+from . import (
+    conditional,
+    datasets,
+    diffusion,
+    divergences,
+    flow_matching,
+    flows,
+    gan,
+    metrics,
+    nn,
+    plotting,
+    training,
+    utils,
+    vae,
+)
 from .training import History, Step, TrainConfig, TrainingDivergedError, train
 from .utils import get_device, load_checkpoint, save_checkpoint, seed_everything
 
@@ -22,13 +40,17 @@ __version__ = "0.1.0"
 __all__ = [
     "conditional",
     "datasets",
+    "diffusion",
     "divergences",
+    "flow_matching",
     "flows",
+    "gan",
     "metrics",
     "nn",
     "plotting",
     "training",
     "utils",
+    "vae",
     "History",
     "Step",
     "TrainConfig",

@@ -1,0 +1,3 @@
+"""Modèles de diffusion (DDPM, DDIM, diffusion latente).
+
+Module en cours d'écriture."""

@@ -1,0 +1,3 @@
+"""Flow matching conditionnel (CFM, OT-CFM).
+
+Module en cours d'écriture."""

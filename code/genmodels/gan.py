@@ -1,0 +1,3 @@
+"""Réseaux antagonistes génératifs (GAN, WGAN-GP).
+
+Module en cours d'écriture."""

@@ -1,0 +1,3 @@
+"""Auto-encodeurs et auto-encodeurs variationnels (VAE).
+
+Module en cours d'écriture."""
