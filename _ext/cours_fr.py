@@ -1,16 +1,27 @@
-"""Extension Sphinx locale du cours : titres français pour sphinx-proof.
+"""Extension Sphinx locale du cours.
 
-sphinx-proof 0.4 écrit « Proof. » en tête de chaque démonstration, quelle que soit
-la langue ; on remplace la directive ``prf:proof`` par une variante qui écrit
-« Démonstration. ».
+* Titres français pour sphinx-proof : sphinx-proof 0.4 écrit « Proof. » en tête de
+  chaque démonstration, quelle que soit la langue ; on remplace la directive
+  ``prf:proof`` par une variante qui écrit « Démonstration. ».
+* MathJax 3 hors ligne : par défaut, le HTML charge MathJax depuis un CDN et les formules
+  ne s'affichent pas sans réseau. On copie le fichier autonome ``tex-svg-full.js`` du
+  paquet ``django-static-mathjax`` (MathJax 3.2.2) dans ``_static/mathjax/`` ; la
+  configuration (``mathjax_path`` dans ``_config.yml``) pointe vers cette copie.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
+from pathlib import Path
+
 from docutils import nodes
+from sphinx.errors import ExtensionError
 from sphinx_proof.directive import ProofDirective
 from sphinx_proof.domain import ProofDomain
 from sphinx_proof.nodes import proof_node
+
+MATHJAX_FILE = "tex-svg-full.js"
 
 
 class DemonstrationDirective(ProofDirective):
@@ -27,6 +38,38 @@ class DemonstrationDirective(ProofDirective):
         return [node]
 
 
+def mathjax_source() -> Path:
+    """Chemin du fichier MathJax 3 autonome livré par le paquet ``django-static-mathjax``."""
+    spec = importlib.util.find_spec("mathjax")
+    if spec is None or not spec.submodule_search_locations:
+        raise ExtensionError(
+            "MathJax 3 est introuvable : installez les dépendances du livre avec "
+            "« pip install -r requirements.txt » (paquet django-static-mathjax)."
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "static" / "mathjax" / "es5" / MATHJAX_FILE
+    if not path.is_file():
+        raise ExtensionError(f"Fichier MathJax absent : {path} (réinstallez django-static-mathjax).")
+    return path
+
+
+def _check_mathjax(app, config) -> None:
+    if not str(config.mathjax_path).endswith(f"mathjax/{MATHJAX_FILE}"):
+        return  # configuration explicite différente (CDN) : on n'y touche pas
+    mathjax_source()  # échoue tôt, avec un message clair, si le paquet manque
+
+
+def _copy_mathjax(app, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    if not str(app.config.mathjax_path).endswith(f"mathjax/{MATHJAX_FILE}"):
+        return
+    target = Path(app.outdir) / "_static" / "mathjax" / MATHJAX_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(mathjax_source(), target)
+
+
 def setup(app):
     ProofDomain.directives = {**ProofDomain.directives, "proof": DemonstrationDirective}
-    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "0.1"}
+    app.connect("config-inited", _check_mathjax)
+    app.connect("build-finished", _copy_mathjax)
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "0.2"}

@@ -3,6 +3,7 @@
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -59,13 +60,34 @@ def test_chapter_is_a_thin_notebook_with_a_setup_cell(path):
         assert n_lines <= 22, f"cellule trop longue ({n_lines} lignes) : déplacez le code dans genmodels"
 
 
-def test_local_extension_translates_proof_title():
+def _load_extension():
     sys.path.insert(0, str(ROOT / "_ext"))
     try:
         import cours_fr
-        from sphinx_proof.domain import ProofDomain
-
-        cours_fr.setup(None)
-        assert ProofDomain.directives["proof"] is cours_fr.DemonstrationDirective
     finally:
         sys.path.remove(str(ROOT / "_ext"))
+    return cours_fr
+
+
+def test_local_extension_translates_proof_title_and_registers_mathjax_copy():
+    from sphinx_proof.domain import ProofDomain
+
+    cours_fr = _load_extension()
+    events = []
+    cours_fr.setup(SimpleNamespace(connect=lambda name, fn: events.append(name)))
+    assert ProofDomain.directives["proof"] is cours_fr.DemonstrationDirective
+    assert {"config-inited", "build-finished"} <= set(events)
+
+
+def test_mathjax_is_shipped_with_the_book(tmp_path):
+    """Le livre pointe vers une copie locale de MathJax 3, et l'extension sait la copier."""
+    cours_fr = _load_extension()
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert cfg["sphinx"]["config"]["mathjax_path"] == f"mathjax/{cours_fr.MATHJAX_FILE}"
+    source = cours_fr.mathjax_source()
+    assert 'VERSION="3.' in source.read_text(encoding="utf-8") and source.stat().st_size > 1_000_000
+    app = SimpleNamespace(outdir=tmp_path, builder=SimpleNamespace(format="html"),
+                          config=SimpleNamespace(mathjax_path=cfg["sphinx"]["config"]["mathjax_path"]))
+    cours_fr._copy_mathjax(app, None)
+    copied = tmp_path / "_static" / "mathjax" / cours_fr.MATHJAX_FILE
+    assert copied.read_bytes() == source.read_bytes()
