@@ -91,3 +91,25 @@ def test_mathjax_is_shipped_with_the_book(tmp_path):
     cours_fr._copy_mathjax(app, None)
     copied = tmp_path / "_static" / "mathjax" / cours_fr.MATHJAX_FILE
     assert copied.read_bytes() == source.read_bytes()
+
+
+@pytest.mark.parametrize("svg", sorted((ROOT / "images").glob("*.svg")), ids=lambda p: p.name)
+def test_diagrams_are_valid_svg_with_title_and_description(svg):
+    """Chaque schéma est un SVG bien formé, avec un titre et une description (texte alternatif)."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(svg).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.tag == f"{ns}svg" and root.get("viewBox")
+    for tag in ("title", "desc"):
+        node = root.find(f"{ns}{tag}")
+        assert node is not None and len(node.text.strip()) > 10, f"{svg.name} : <{tag}> manquant"
+
+
+def test_every_figure_directive_has_alt_text_and_caption():
+    for path in [*CHAPTERS, ROOT / "index.md"]:
+        text = path.read_text(encoding="utf-8")
+        for block in re.findall(r"```\{figure\}[^\n]*\n(.*?)```", text, re.S):
+            assert ":alt:" in block, f"{path.name} : figure sans texte alternatif"
+            caption = [line for line in block.splitlines() if line.strip() and not line.startswith(":")]
+            assert caption, f"{path.name} : figure sans légende"
