@@ -113,3 +113,44 @@ def test_every_figure_directive_has_alt_text_and_caption():
             assert ":alt:" in block, f"{path.name} : figure sans texte alternatif"
             caption = [line for line in block.splitlines() if line.strip() and not line.startswith(":")]
             assert caption, f"{path.name} : figure sans légende"
+
+
+def _setup_cells():
+    import jupytext
+
+    return {p.name: next(c.source for c in jupytext.read(p).cells if c.cell_type == "code") for p in NOTEBOOKS}
+
+
+_RUNNER = """
+import json, sys
+cells = json.loads(sys.stdin.read())
+if sys.argv[1] == "sans-paquet":
+    sys.modules["genmodels"] = None  # simule un noyau où genmodels n'est pas installé
+results = {}
+for name, source in cells.items():
+    try:
+        exec(compile(source, name, "exec"), {"__name__": "__main__"})
+        results[name] = "ok"
+    except ImportError as exc:
+        results[name] = "ImportError: " + str(exc)
+print(json.dumps(results))
+"""
+
+
+@pytest.mark.parametrize("mode", ["hors-du-depot", "sans-paquet"])
+def test_setup_cell_runs_outside_the_repository_and_explains_a_missing_package(mode, tmp_path):
+    """La cellule de mise en place marche hors du dépôt, et sans genmodels donne la commande d'installation."""
+    import json
+    import subprocess
+
+    cells = _setup_cells()
+    assert cells
+    env = {"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", _RUNNER, mode], input=json.dumps(cells), capture_output=True,
+                         text=True, cwd=tmp_path, env=env, timeout=300, check=True).stdout
+    results = json.loads(out.strip().splitlines()[-1])
+    for name, result in results.items():
+        if mode == "hors-du-depot":
+            assert result == "ok", f"{name} : {result}"
+        else:
+            assert result.startswith("ImportError") and "pip install -r requirements.txt" in result, name

@@ -115,3 +115,15 @@ def test_mlp_checks_its_input():
         gm.nn.MLP(3, 1)(torch.zeros(2, 4))
     with pytest.raises(ValueError, match="hidden"):
         gm.nn.MLP(3, 1, hidden=(0,))
+
+
+def test_stopwatch_measures_elapsed_wall_time():
+    import time
+
+    from genmodels.utils import Stopwatch
+
+    watch = Stopwatch()
+    first = watch.elapsed()
+    time.sleep(0.05)
+    second = watch.elapsed()
+    assert 0.0 <= first < second and second - first >= 0.04

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ __all__ = [
     "check_positive_int",
     "check_probability",
     "as_tensor",
+    "Stopwatch",
 ]
 
 
@@ -149,3 +151,21 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device | 
     if not path.is_file():
         raise FileNotFoundError(f"Point de sauvegarde introuvable : {path}")
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+class Stopwatch:
+    """Chronomètre (temps écoulé réel, en secondes) depuis sa création.
+
+    Chaque chapitre en crée un dans sa cellule de mise en place et cite, à sa fin, le temps
+    d'exécution mesuré lors de la construction du livre.
+    """
+
+    def __init__(self) -> None:
+        self._start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Secondes écoulées depuis la création."""
+        return time.perf_counter() - self._start
+
+    def __repr__(self) -> str:
+        return f"Stopwatch({self.elapsed():.1f} s)"
