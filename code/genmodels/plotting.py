@@ -16,7 +16,17 @@ from matplotlib.axes import Axes
 
 from .utils import as_tensor, check_positive_int
 
-__all__ = ["scatter", "density_heatmap", "image_grid", "trajectories", "loss_curves", "density_grid", "deformed_grid"]
+__all__ = [
+    "scatter",
+    "density_heatmap",
+    "image_grid",
+    "trajectories",
+    "loss_curves",
+    "density_grid",
+    "deformed_grid",
+    "animate_points",
+    "animation_html",
+]
 
 
 def _ax(ax: Axes | None, figsize=(4, 4)) -> Axes:
@@ -223,3 +233,73 @@ def deformed_grid(
     if title:
         ax.set_title(title)
     return ax
+
+
+def animate_points(
+    frames: Sequence[torch.Tensor] | torch.Tensor,
+    labels: Sequence[str] | None = None,
+    bound: float | None = 4.0,
+    n_show: int = 1500,
+    interval: int = 120,
+    figsize=(3.6, 3.6),
+    dpi: int = 72,
+    color: str = "tab:blue",
+):
+    """Animation d'un nuage de points 2-D qui se déplace (transport, débruitage, entraînement).
+
+    Args:
+        frames: suite d'états ``(n, 2)`` (ou tenseur ``(temps, n, 2)``) ; les mêmes points d'un
+            état à l'autre, pour que le mouvement se lise.
+        labels: un titre par image (par exemple ``"t = 0,50"``).
+        bound: les axes couvrent ``[-bound, bound]²``.
+        n_show: nombre de points affichés (les premiers).
+        interval: durée d'une image, en millisecondes.
+        dpi: résolution ; faible par défaut, pour garder le livre léger.
+
+    Returns:
+        un ``matplotlib.animation.FuncAnimation`` ; :func:`animation_html` l'insère dans le livre.
+    """
+    from matplotlib.animation import FuncAnimation
+
+    states = [_np(as_tensor("frames", f, dim=2))[:n_show] for f in frames]
+    if len(states) < 2:
+        raise ValueError(f"frames doit contenir au moins 2 états, reçu {len(states)}.")
+    if labels is not None and len(labels) != len(states):
+        raise ValueError(f"labels doit avoir un titre par état : {len(labels)} titres pour {len(states)} états.")
+    check_positive_int("interval", interval)
+    fig, ax = plt.subplots(figsize=figsize, dpi=dpi)
+    points = ax.scatter(states[0][:, 0], states[0][:, 1], s=3, alpha=0.6, linewidths=0, color=color)
+    _square(ax, bound)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    fig.tight_layout()
+
+    def update(i):
+        points.set_offsets(states[i])
+        if labels is not None:
+            ax.set_title(labels[i])
+        return (points,)
+
+    anim = FuncAnimation(fig, update, frames=len(states), interval=interval, blit=False)
+    plt.close(fig)  # seule l'animation est affichée, pas la figure fixe
+    return anim
+
+
+def animation_html(anim, max_megabytes: float = 3.0):
+    """Animation au format HTML/JavaScript autonome (images PNG incluses), pour le carnet et le livre.
+
+    Renvoie un ``IPython.display.HTML`` dont l'attribut ``megabytes`` donne la taille ; une
+    animation plus lourde que ``max_megabytes`` lève une erreur plutôt que d'alourdir le livre.
+    """
+    from IPython.display import HTML
+
+    html = anim.to_jshtml(default_mode="once")
+    size = len(html.encode("utf-8")) / 1e6
+    if size > max_megabytes:
+        raise ValueError(
+            f"animation de {size:.1f} Mo, au-delà de max_megabytes={max_megabytes} : réduisez le nombre "
+            "d'images, de points (n_show) ou la résolution (dpi)."
+        )
+    out = HTML(html)
+    out.megabytes = size
+    return out
