@@ -1,0 +1,104 @@
+"""Banc d'essai des VAE sur les chiffres 8×8 (objectifs de l'issue « VAE », hors des tests).
+
+Protocole : ``vae.fit_digits`` (protocole partagé avec le chapitre et la diffusion latente),
+1 437 chiffres d'apprentissage, 360 de test jamais vus. Pour chaque variante (a priori
+𝒩(0, I), a priori appris en mélange, VAE conditionnel) et chaque graine, on rapporte :
+
+* l'ELBO de test et la borne IWAE (K = 1 000), en nats par image (décodeur binomial : loi de
+  probabilité des pixels entiers 0…16) ;
+* la distance de Fréchet (caractéristiques du classifieur fixe) entre 1 000 tirages et les
+  chiffres de test, pour les moyennes du décodeur et pour les tirages complets x ~ p(x | z),
+  comparée à une gaussienne ajustée aux pixels et au plancher de bruit (1 000 vraies images
+  d'apprentissage contre les mêmes images de test) ;
+* le temps d'entraînement.
+
+Objectifs : distance de Fréchet < référence gaussienne et ≤ 1,5 × plancher ; entraînement ≤ 90 s.
+
+Usage ::
+
+    python benchmarks/bench_vae.py             # 3 variantes × 3 graines
+    python benchmarks/bench_vae.py --quick     # 1 graine
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+import genmodels as gm
+from genmodels import vae
+
+VARIANTS = {"normal": {}, "mixture": {"prior": "mixture"}, "conditional": {"conditional": True}}
+TIME_BUDGET_S = 90.0
+FLOOR_FACTOR = 1.5
+
+
+def run_one(variant: str, seed: int, steps: int | None, k: int) -> dict:
+    """Entraîne une variante avec la graine ``seed`` et renvoie ses mesures."""
+    overrides = {"steps": steps} if steps else {}
+    fit = vae.fit_digits(seed=seed, desc=f"{variant} #{seed}", **VARIANTS[variant], **overrides)
+    model, data = fit.model, fit.data
+    y = data.y_test if model.n_classes else None
+    x = data.x_test.to(model.device)
+    g = torch.Generator(device=model.device).manual_seed(seed)
+    elbo = vae.elbo(model, x, y=y, n_samples=64, generator=g).mean().item()
+    iwae = vae.iwae_bound(model, x, k=k, y=y, generator=g).mean().item()
+    sc = vae.digits_sample_scores(model, data, n=1000, seed=seed)
+    best = min(sc.model_mean, sc.model_sample)
+    return {"variant": variant, "seed": seed, "train_seconds": round(fit.history.seconds, 2),
+            "elbo_test": round(elbo, 3), "iwae_test": round(iwae, 3), "fd_mean": round(sc.model_mean, 3),
+            "fd_sample": round(sc.model_sample, 3), "fd_baseline": round(sc.baseline, 3), "fd_floor": round(sc.floor, 3),
+            "beats_baseline": best < sc.baseline, "within_floor": best <= FLOOR_FACTOR * sc.floor,
+            "device": fit.history.device}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="une seule graine")
+    parser.add_argument("--seeds", type=int, default=3, help="nombre de graines (défaut : 3)")
+    parser.add_argument("--steps", type=int, default=None, help="itérations (défaut : vae.RECOMMENDED_TRAINING)")
+    parser.add_argument("--k", type=int, default=1000, help="tirages d'importance de la borne IWAE")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/resultats"), help="dossier de sortie")
+    args = parser.parse_args(argv)
+    seeds = 1 if args.quick else args.seeds
+    rows = [run_one(v, s, args.steps, args.k) for v in args.variants for s in range(seeds)]
+
+    summary = {}
+    for v in args.variants:
+        r = [row for row in rows if row["variant"] == v]
+        mean = {key: statistics.mean(row[key] for row in r) for key in
+                ("elbo_test", "iwae_test", "fd_mean", "fd_sample", "fd_baseline", "fd_floor", "train_seconds")}
+        best = min(mean["fd_mean"], mean["fd_sample"])
+        mean["beats_baseline"] = best < mean["fd_baseline"]
+        mean["within_floor"] = best <= FLOOR_FACTOR * mean["fd_floor"]
+        mean["time_ok"] = mean["train_seconds"] <= TIME_BUDGET_S
+        mean["met"] = mean["beats_baseline"] and mean["within_floor"] and mean["time_ok"]
+        summary[v] = mean
+    meta = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.platform(),
+            "processor": platform.processor(), "python": sys.version.split()[0], "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "genmodels": gm.__version__, "seeds": seeds}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "vae.json").write_text(json.dumps({"meta": meta, "runs": rows, "summary": summary}, indent=2), encoding="utf-8")
+    lines = ["| variante | ELBO test | IWAE test | FD moyennes | FD tirages | FD gaussienne | plancher | "
+             "< gaussienne | ≤ 1,5 × plancher | temps (s) | atteint |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    yes = {True: "oui", False: "non"}
+    for v, s in summary.items():
+        lines.append(f"| {v} | {s['elbo_test']:.2f} | {s['iwae_test']:.2f} | {s['fd_mean']:.2f} | {s['fd_sample']:.2f} "
+                     f"| {s['fd_baseline']:.2f} | {s['fd_floor']:.2f} | {yes[s['beats_baseline']]} "
+                     f"| {yes[s['within_floor']]} | {s['train_seconds']:.1f} | {yes[s['met']]} |")
+    table = "\n".join(lines)
+    (args.out / "vae.md").write_text(f"# VAE — {meta['date']}\n\n{table}\n\n{json.dumps(meta)}\n", encoding="utf-8")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
