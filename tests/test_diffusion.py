@@ -1,0 +1,319 @@
+"""Diffusion : bruiteur en forme close, loi a posteriori, échantillonneurs avec le bruit exact d'une loi gaussienne."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from genmodels import diffusion
+from genmodels.diffusion import Diffusion, DiffusionConfig, NoiseSchedule, make_diffusion
+
+
+class GaussianOracle(nn.Module):
+    """Le débruiteur exact pour x ~ 𝒩(m, s² I) : ε*(z_t, t) = E[ε | z_t].
+
+    z_t = √ᾱ x + √(1 - ᾱ) ε est gaussien, de moyenne √ᾱ m et de variance v = ᾱ s² + 1 - ᾱ ;
+    Cov(ε, z_t) = √(1 - ᾱ), donc E[ε | z_t] = √(1 - ᾱ) (z_t - √ᾱ m) / v.
+    """
+
+    def __init__(self, schedule: NoiseSchedule, mean, std: float):
+        super().__init__()
+        self.schedule = schedule
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float64))
+        self.std = std
+
+    def forward(self, z, t):
+        ab = self.schedule.alpha_bars[t].to(z.dtype).unsqueeze(1)
+        v = ab * self.std**2 + 1 - ab
+        return (1 - ab).sqrt() * (z - ab.sqrt() * self.mean.to(z.dtype)) / v
+
+
+def _oracle_model(T=1000, kind="linear", mean=(1.0, -2.0), std=0.5, sigma="posterior"):
+    schedule = NoiseSchedule(T, kind)
+    return Diffusion(GaussianOracle(schedule, mean, std), schedule, dim=len(mean), sigma=sigma).eval()
+
+
+# ------------------------------------------------------------------ calendriers
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_schedule_buffers_float64_and_alpha_bar_T_near_zero(kind):
+    s = NoiseSchedule(1000, kind)
+    for name in ("betas", "alphas", "alpha_bars", "posterior_variance"):
+        buf = getattr(s, name)
+        assert buf.dtype == torch.float64 and buf.shape == (1001,)
+        assert name in s.state_dict()
+    assert s.betas[0] == 0 and s.alpha_bars[0] == 1
+    assert ((s.betas[1:] > 0) & (s.betas[1:] < 1)).all()
+    assert torch.allclose(s.alphas, 1 - s.betas)
+    assert torch.allclose(s.alpha_bars, torch.cumprod(1 - s.betas, 0))  # ᾱ_t = ∏ (1 - β_k)
+    assert (s.alpha_bars[1:] < s.alpha_bars[:-1]).all()  # strictement décroissant
+    assert s.alpha_bars[-1] < 1e-3  # z_T ≈ 𝒩(0, I)
+
+
+def test_linear_schedule_endpoints_and_cosine_shape():
+    b = diffusion.linear_betas(1000)
+    assert b[0].item() == pytest.approx(1e-4) and b[-1].item() == pytest.approx(0.02)
+    s = NoiseSchedule(1000, "cosine")
+    # ᾱ(t) ≈ cos²(π/2 · (t/T + s)/(1 + s)) / cos²(π/2 · s/(1 + s)) à mi-parcours
+    f = lambda u: math.cos((u + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
+    assert s.alpha_bars[500].item() == pytest.approx(f(0.5) / f(0.0), rel=1e-9)
+
+
+# ------------------------------------------------------------------ processus bruiteur
+
+
+def test_closed_form_matches_iterated_noising_steps(float64):
+    """q(z_t | x) = 𝒩(√ᾱ_t x, (1 - ᾱ_t) I) contre t pas z_t = √(1 - β_t) z_{t-1} + √β_t ε_t (Monte-Carlo)."""
+    schedule = NoiseSchedule(betas=torch.linspace(0.01, 0.2, 40))
+    model = Diffusion(nn.Identity(), schedule, dim=2)
+    g = torch.Generator().manual_seed(0)
+    n, t = 200_000, 25
+    x = torch.tensor([[2.0, -1.0]]).expand(n, 2)
+    z = x.clone()
+    for k in range(1, t + 1):
+        z = model.q_step(z, k, generator=g)
+    closed = model.q_sample(x, t, generator=g)
+    ab = schedule.alpha_bars[t].item()
+    for sample in (z, closed):
+        se_mean = math.sqrt((1 - ab) / n)
+        assert torch.allclose(sample.mean(0), math.sqrt(ab) * x[0], atol=5 * se_mean)
+        assert torch.allclose(sample.var(0), torch.full((2,), 1 - ab), rtol=0.02)
+    assert abs(torch.corrcoef(z.T)[0, 1]) < 0.02  # covariance isotrope
+
+
+def test_q_sample_with_given_noise_is_the_formula(float64, gen):
+    model = _oracle_model(T=100)
+    x, eps = torch.randn(7, 2, generator=gen), torch.randn(7, 2, generator=gen)
+    t = torch.arange(1, 8)
+    ab = model.schedule.alpha_bars[t].unsqueeze(1)
+    assert torch.allclose(model.q_sample(x, t, noise=eps), ab.sqrt() * x + (1 - ab).sqrt() * eps)
+    assert torch.equal(model.q_sample(x, 0, noise=eps), x)  # t = 0 : la donnée elle-même
+
+
+def test_posterior_matches_bayes_product_of_gaussians(float64, gen):
+    """q(z_{t-1} | z_t, x) ∝ q(z_t | z_{t-1}) q(z_{t-1} | x) : produit de deux gaussiennes."""
+    model = _oracle_model(T=200, kind="cosine")
+    s = model.schedule
+    x, z_t = torch.randn(6, 2, generator=gen), torch.randn(6, 2, generator=gen)
+    t = torch.tensor([1, 2, 17, 100, 199, 200])
+    post = model.posterior(x, z_t, t)
+    alpha, beta = s.alphas[t].unsqueeze(1), s.betas[t].unsqueeze(1)
+    ab_prev = s.alpha_bars[t - 1].unsqueeze(1)
+    # q(z_t | z_{t-1}) = 𝒩(√α_t z_{t-1}, β_t) vu comme fonction de z_{t-1}, et q(z_{t-1} | x) = 𝒩(√ᾱ_{t-1} x, 1 - ᾱ_{t-1})
+    precision = alpha / beta + 1 / (1 - ab_prev)
+    mean = (alpha.sqrt() * z_t / beta + ab_prev.sqrt() * x / (1 - ab_prev)) / precision
+    assert torch.allclose(post.variance[1:], 1 / precision[1:])
+    assert torch.allclose(post.mean[1:], mean[1:])
+    # t = 1 : ᾱ_0 = 1, z_0 = x est connu, la loi est un Dirac en x
+    assert torch.allclose(post.variance[0], torch.zeros(1)) and torch.allclose(post.mean[0], x[0])
+
+
+def test_posterior_mean_monte_carlo(float64):
+    """E[z_{t-1} | z_t, x] et Var par Monte-Carlo : tirer (z_{t-1}, z_t) et garder les z_t proches d'une valeur."""
+    model = _oracle_model(T=50)
+    g = torch.Generator().manual_seed(1)
+    t, n = 30, 400_000
+    x = torch.full((n, 1), 0.7)
+    model1 = Diffusion(nn.Identity(), model.schedule, dim=1)
+    z_prev = model1.q_sample(x, t - 1, generator=g)
+    z_t = model1.q_step(z_prev, t, generator=g)
+    target = 0.3
+    keep = (z_t - target).abs().squeeze(1) < 0.01
+    post = model1.posterior(x[:1], torch.tensor([[target]]), t)
+    sel = z_prev[keep]
+    assert sel.mean().item() == pytest.approx(post.mean.item(), abs=4 * math.sqrt(post.variance.item() / len(sel)) + 2e-3)
+    assert sel.var().item() == pytest.approx(post.variance.item(), rel=0.05)
+
+
+# ------------------------------------------------------------------ perte
+
+
+def test_loss_with_exact_noise_is_the_conditional_variance(float64):
+    """Avec ε* = E[ε | z_t], la perte vaut E_t Var(ε | z_t) = moyenne sur t de ᾱ_t s² / (ᾱ_t s² + 1 - ᾱ_t)."""
+    torch.manual_seed(0)
+    model = _oracle_model(T=100, mean=(1.0, -2.0), std=0.5)
+    x = torch.tensor([1.0, -2.0]) + 0.5 * torch.randn(200_000, 2)
+    ab = model.schedule.alpha_bars[1:]
+    expected = (ab * 0.25 / (ab * 0.25 + 1 - ab)).mean().item()
+    assert diffusion.loss(model, x).item() == pytest.approx(expected, rel=0.02)
+    model.net.mean += 0.3  # un débruiteur faux a une perte plus grande
+    assert diffusion.loss(model, x).item() > expected * 1.05
+
+
+def test_loss_is_differentiable_and_uses_normalization():
+    torch.manual_seed(0)
+    x = 5 + 3 * torch.randn(512, 2)
+    model = make_diffusion(DiffusionConfig(hidden=16, n_blocks=1), x)
+    assert torch.allclose(model.shift, x.mean(0)) and model.scale.item() == pytest.approx(3.0, rel=0.1)
+    assert torch.allclose(model.denormalize(model.normalize(x)), x, atol=1e-5)
+    value = diffusion.loss(model, x)
+    assert value.ndim == 0 and torch.isfinite(value)
+    value.backward()
+    assert all(p.grad is not None for p in model.net.parameters())
+
+
+# ------------------------------------------------------------------ échantillonneurs avec le bruit exact
+
+
+@pytest.mark.parametrize(
+    "steps, sampler, sigma, tol",
+    [(None, "ancestral", "posterior", 0.02), (None, "ancestral", "beta", 0.02), (1000, "ddim", "posterior", 0.02),
+     (50, "ddim", "posterior", 0.07)],
+)
+def test_samplers_recover_gaussian_law_with_exact_noise(steps, sampler, sigma, tol, float64):
+    """Avec ε* exact pour x ~ 𝒩(m, s² I), les tirages suivent 𝒩(m, s² I) (DDIM à 50 pas : erreur de discrétisation)."""
+    mean, std = torch.tensor([1.0, -2.0]), 0.5
+    model = _oracle_model(mean=mean.tolist(), std=std, sigma=sigma)
+    g = torch.Generator().manual_seed(0)
+    x = model.sample(20_000, steps=steps, sampler=sampler, generator=g)
+    assert torch.allclose(x.mean(0), mean, atol=4 * std / math.sqrt(20_000) + 0.005)
+    assert torch.allclose(x.std(0), torch.full((2,), std), rtol=tol)
+    assert abs(torch.corrcoef(x.T)[0, 1]) < 0.03
+
+
+def test_ddim_error_decreases_with_the_number_of_steps(float64):
+    """Erreur de discrétisation de DDIM (déterministe) : l'écart-type des tirages converge vers s quand S croît."""
+    model = _oracle_model(std=0.5)
+    errors = []
+    for steps in (10, 50, 200):
+        x = model.sample(20_000, steps=steps, generator=torch.Generator().manual_seed(0))
+        errors.append(abs(x.std(0).mean().item() - 0.5))
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 0.01
+
+
+def test_ddim_is_deterministic_and_eta_one_is_stochastic(float64):
+    model = _oracle_model(T=200)
+    z1 = model.sample(100, steps=20, generator=torch.Generator().manual_seed(3))
+    z2 = model.sample(100, steps=20, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(z1, z2)
+    g = torch.Generator().manual_seed(3)
+    z3 = model.sample(100, steps=20, eta=1.0, generator=g)
+    assert not torch.allclose(z1, z3)
+
+
+def test_ddim_times():
+    model = _oracle_model(T=1000)
+    times = model.ddim_times(50)
+    assert len(times) == 50 and times[0] == 1000 and times[-1] == 1
+    assert all(a > b for a, b in zip(times, times[1:]))
+    assert model.ddim_times(1000) == list(range(1000, 0, -1))
+
+
+def test_trajectory_dataclass_shapes():
+    model = _oracle_model(T=100)
+    traj = model.sample(30, return_trajectory=True, keep=6, generator=torch.Generator().manual_seed(0))
+    assert isinstance(traj, diffusion.SampleTrajectory)
+    assert traj.samples.shape == (30, 2) and traj.states.shape == (6, 30, 2)
+    assert traj.times[0] == 100 and traj.times[-1] == 0 and traj.steps == 100 and traj.sampler == "ancestral"
+    assert torch.allclose(traj.states[-1], traj.samples)
+    traj = model.sample(30, steps=10, return_trajectory=True, keep=11)
+    assert traj.states.shape == (11, 30, 2) and traj.sampler == "ddim" and traj.steps == 10
+
+
+# ------------------------------------------------------------------ réseau, formes, types, périphériques
+
+
+def test_sinusoidal_embedding_and_denoiser_shapes():
+    emb = diffusion.SinusoidalEmbedding(16)
+    e = emb(torch.tensor([0, 1, 500]))
+    assert e.shape == (3, 16)
+    assert torch.allclose(e[0, :8], torch.zeros(8)) and torch.allclose(e[0, 8:], torch.ones(8))  # sin 0, cos 0
+    assert not torch.allclose(e[1], e[2])
+    net = diffusion.Denoiser(5, hidden=32, n_blocks=2, time_dim=8)
+    out = net(torch.randn(4, 5), torch.tensor([1, 2, 3, 4]))
+    assert out.shape == (4, 5) and out.dtype == torch.float32
+    with pytest.raises(ValueError, match="z doit être de forme"):
+        net(torch.randn(4, 3), torch.tensor([1, 2, 3, 4]))
+
+
+def test_sample_shapes_dtypes_devices(device):
+    model = make_diffusion(DiffusionConfig(dim=3, T=50, hidden=16, n_blocks=1)).to(device).eval()
+    assert model.schedule.alpha_bars.device.type == device.type
+    g = torch.Generator(device=device).manual_seed(0)
+    for steps in (None, 7):
+        x = model.sample(11, steps=steps, generator=g)
+        assert x.shape == (11, 3) and x.dtype == torch.float32 and x.device.type == device.type
+        assert torch.isfinite(x).all()
+    x = torch.randn(4, 3, device=device)
+    t = torch.tensor([1, 2, 3, 50], device=device)
+    assert model.q_sample(x, t).device.type == device.type
+    assert model.posterior(x, x, t).mean.shape == (4, 3)
+    assert diffusion.loss(model, x).device.type == device.type
+
+
+def test_ema_tracks_weights_and_is_used_for_sampling():
+    torch.manual_seed(0)
+    model = make_diffusion(DiffusionConfig(T=20, hidden=8, n_blocks=1, ema_decay=0.5))
+    with torch.no_grad():
+        for p in model.net.parameters():
+            p.add_(1.0)
+    model.train()
+    diffusion.loss(model, torch.randn(8, 2))  # une mise à jour : d = min(0.5, 1/10)
+    for p_ema, p in zip(model.ema_net.parameters(), model.net.parameters()):
+        assert not p_ema.requires_grad
+        assert torch.allclose(p_ema, p, atol=0.11)
+    assert model.denoiser() is model.net
+    model.eval()
+    assert model.denoiser() is model.ema_net
+
+
+def test_tiny_training_learns_a_shifted_gaussian():
+    """Pipeline complet : quelques centaines de pas suffisent pour une gaussienne décalée."""
+    import genmodels as gm
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.tensor([3.0, -1.0]) + 0.5 * torch.randn(4000, 2, generator=g)
+    model = make_diffusion(DiffusionConfig(T=100, hidden=32, n_blocks=1), x)
+    cfg = gm.TrainConfig(steps=400, batch_size=256, lr=3e-3, lr_schedule="cosine", progress=False, device="cpu")
+    gm.train(model, x, diffusion.loss, config=cfg)
+    y = model.sample(4000, steps=20, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(y.mean(0), torch.tensor([3.0, -1.0]), atol=0.1)
+    assert torch.allclose(y.std(0), torch.full((2,), 0.5), rtol=0.2)
+
+
+# ------------------------------------------------------------------ mauvais arguments
+
+
+def test_bad_arguments_raise_clear_errors():
+    model = _oracle_model(T=100)
+    x = torch.zeros(3, 2)
+    with pytest.raises(ValueError, match="kind"):
+        NoiseSchedule(10, "quadratic")
+    with pytest.raises(ValueError, match="β_t"):
+        NoiseSchedule(betas=[0.1, 1.0])
+    with pytest.raises(ValueError, match="beta_start"):
+        diffusion.linear_betas(10, beta_start=0.1, beta_end=0.01)
+    with pytest.raises(ValueError, match="steps doit être ≤ T"):
+        model.sample(5, steps=101)
+    with pytest.raises(ValueError, match="steps doit être un entier"):
+        model.sample(5, steps=0)
+    with pytest.raises(ValueError, match="sampler"):
+        model.sample(5, sampler="euler")
+    with pytest.raises(ValueError, match="ancestral fait T"):
+        model.sample(5, steps=10, sampler="ancestral")
+    with pytest.raises(ValueError, match="eta"):
+        model.sample(5, steps=10, eta=2.0)
+    with pytest.raises(ValueError, match="n doit être un entier"):
+        model.sample(0)
+    with pytest.raises(ValueError, match=r"t doit être dans \{0, …, 100\}"):
+        model.q_sample(x, torch.tensor([0, 1, 101]))
+    with pytest.raises(ValueError, match=r"t doit être dans \{1, …, 100\}"):
+        model.posterior(x, x, torch.tensor([0, 1, 2]))
+    with pytest.raises(TypeError, match="entiers"):
+        model.q_sample(x, torch.tensor([0.5, 1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"t doit être de forme \(3,\)"):
+        model.q_sample(x, torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match=r"x doit être de forme \(batch, 2\)"):
+        model.q_sample(torch.zeros(3, 4), 1)
+    with pytest.raises(ValueError, match="noise"):
+        model.q_sample(x, 1, noise=torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="schedule"):
+        DiffusionConfig(schedule="sigmoid")
+    with pytest.raises(ValueError, match="sigma"):
+        DiffusionConfig(sigma="seed")
+    with pytest.raises(ValueError, match="ema_decay"):
+        Diffusion(nn.Identity(), NoiseSchedule(10), dim=2, ema_decay=1.5)
+    with pytest.raises(TypeError, match="NoiseSchedule"):
+        Diffusion(nn.Identity(), None, dim=2)
