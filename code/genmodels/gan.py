@@ -1,3 +1,719 @@
-"""Réseaux antagonistes génératifs (GAN, WGAN-GP).
+"""Réseaux antagonistes génératifs : GAN (Goodfellow et al., 2014) et WGAN-GP (Gulrajani et al., 2017).
 
-Module en cours d'écriture."""
+Notations du cours : le générateur G(· ; θ) envoie un bruit z ~ p(z) = 𝒩(0, I) sur une
+donnée x = G(z ; θ), de loi *implicite* q(x ; θ) (G n'est pas inversible : on sait tirer
+selon q, pas évaluer sa densité). Le discriminateur D(· ; φ) : x ↦ [0, 1] estime la
+probabilité que x soit une vraie donnée. La fonction de valeur du jeu est
+
+    f(θ, φ) = E_{x~p}[ln D(x ; φ)] + E_{z~p(z)}[ln(1 - D(G(z ; θ) ; φ))],
+
+maximisée en φ et minimisée en θ. Pour G fixé, le discriminateur optimal est
+D*(x) = p(x) / (p(x) + q(x ; θ)) et max_φ f = 2 JSD(p ‖ q_θ) - ln 4.
+
+Les réseaux renvoient des **logits** l (D = σ(l)) : les pertes s'écrivent avec softplus,
+ln σ(l) = -softplus(-l) et ln(1 - σ(l)) = -softplus(l), sans jamais calculer ln 0.
+Dans un WGAN, le même réseau sert de *critique* c(x) ∈ ℝ (sans sigmoïde).
+
+Entraînement : :func:`make_steps` fabrique les deux étapes de la boucle du cours
+(:func:`genmodels.training.train`), k pas du discriminateur (ou du critique) puis un pas
+du générateur, chacune avec son optimiseur ::
+
+    gan = make_gan(GANConfig())
+    history = train(gan, x_train, config=TrainConfig(steps=3000, batch_size=256),
+                    steps=make_steps(AdversarialConfig(objective="wgan-gp")))
+    x_new = gan.sample(1000)
+
+Dans chaque étape, seul le réseau visé reçoit un gradient : les faux exemples de l'étape
+du discriminateur sont produits sans graphe (``torch.no_grad``), et le discriminateur est
+gelé (``requires_grad=False``) pendant l'étape du générateur.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .nn import MLP
+from .utils import as_tensor, check_positive_int
+
+__all__ = [
+    "GANConfig",
+    "Generator",
+    "Discriminator",
+    "GAN",
+    "make_gan",
+    "value_function",
+    "discriminator_loss",
+    "generator_loss",
+    "critic_loss",
+    "wgan_generator_loss",
+    "gradient_penalty",
+    "optimal_discriminator",
+    "AffineGenerator",
+    "game_value",
+    "GeneratorGradients",
+    "generator_gradients",
+    "kde_1d",
+    "AdversarialConfig",
+    "loss",
+    "make_steps",
+    "sample",
+    "RECOMMENDED_TRAINING",
+    "RECOMMENDED_ADVERSARIAL",
+    "Trace",
+    "ToyFit",
+    "fit_toy",
+    "DIGITS_CONFIG",
+    "RECOMMENDED_DIGITS",
+    "DigitsFit",
+    "fit_digits",
+]
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+}
+_OUTPUTS = ("identity", "tanh")
+_OBJECTIVES = ("gan", "wgan-gp")
+_GENERATOR_LOSSES = ("non-saturating", "saturating")
+_ROLES = ("discriminator", "generator")
+
+
+def _choice(name: str, value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} inconnu ; valeurs permises : {', '.join(map(repr, allowed))}.")
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# Réseaux
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class GANConfig:
+    """Architecture d'un GAN à perceptrons multicouches (valeurs par défaut commentées).
+
+    Les valeurs par défaut visent les densités 2-D du cours.
+    """
+
+    data_dim: int = 2  # dimension des données x
+    latent_dim: int = 2  # dimension du bruit z ~ 𝒩(0, I)
+    generator_hidden: tuple[int, ...] = (64, 64, 64)  # couches cachées de G
+    discriminator_hidden: tuple[int, ...] = (64, 64, 64)  # couches cachées de D (ou du critique)
+    generator_activation: str = "relu"  # "relu", "leaky_relu", "silu" ou "tanh"
+    discriminator_activation: str = "leaky_relu"  # idem
+    output: str = "identity"  # sortie de G : "identity" (ℝ^d) ou "tanh" (images dans [-1, 1])
+
+    def __post_init__(self) -> None:
+        check_positive_int("data_dim", self.data_dim)
+        check_positive_int("latent_dim", self.latent_dim)
+        self.generator_hidden = tuple(check_positive_int("generator_hidden[i]", h) for h in self.generator_hidden)
+        self.discriminator_hidden = tuple(
+            check_positive_int("discriminator_hidden[i]", h) for h in self.discriminator_hidden
+        )
+        _choice("generator_activation", self.generator_activation, tuple(_ACTIVATIONS))
+        _choice("discriminator_activation", self.discriminator_activation, tuple(_ACTIVATIONS))
+        _choice("output", self.output, _OUTPUTS)
+
+
+class Generator(nn.Module):
+    """Générateur x = G(z ; θ) : un perceptron multicouche de ℝ^{latent_dim} dans ℝ^{data_dim}.
+
+    Args:
+        latent_dim: dimension du bruit z.
+        data_dim: dimension des données x.
+        hidden: largeurs des couches cachées.
+        activation: nom de l'activation (voir :class:`GANConfig`).
+        output: ``"identity"`` ou ``"tanh"`` (sorties dans [-1, 1]).
+
+    Shapes:
+        z ``(batch, latent_dim)`` → x ``(batch, data_dim)``.
+    """
+
+    def __init__(self, latent_dim: int, data_dim: int, hidden: Sequence[int] = (128, 128, 128),
+                 activation: str = "relu", output: str = "identity") -> None:
+        super().__init__()
+        act = _ACTIVATIONS[_choice("activation", activation, tuple(_ACTIVATIONS))]
+        self.output = _choice("output", output, _OUTPUTS)
+        self.latent_dim = check_positive_int("latent_dim", latent_dim)
+        self.data_dim = check_positive_int("data_dim", data_dim)
+        self.net = MLP(self.latent_dim, self.data_dim, hidden, activation=act)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """x = G(z ; θ), forme ``(batch, data_dim)``."""
+        x = self.net(z)
+        return torch.tanh(x) if self.output == "tanh" else x
+
+
+class Discriminator(nn.Module):
+    """Discriminateur (ou critique) : un perceptron multicouche de ℝ^{data_dim} dans ℝ.
+
+    ``forward`` renvoie le **logit** l(x ; φ) ; la probabilité « x est une vraie donnée »
+    est D(x ; φ) = σ(l(x ; φ)) (:meth:`prob`). Dans un WGAN, l(x) est directement la
+    valeur c(x) du critique.
+
+    Shapes:
+        x ``(batch, data_dim)`` → logits ``(batch,)``.
+    """
+
+    def __init__(self, data_dim: int, hidden: Sequence[int] = (128, 128, 128), activation: str = "leaky_relu") -> None:
+        super().__init__()
+        act = _ACTIVATIONS[_choice("activation", activation, tuple(_ACTIVATIONS))]
+        self.data_dim = check_positive_int("data_dim", data_dim)
+        self.net = MLP(self.data_dim, 1, hidden, activation=act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logit l(x ; φ) (ou valeur du critique), forme ``(batch,)``."""
+        return self.net(x).squeeze(1)
+
+    def prob(self, x: torch.Tensor) -> torch.Tensor:
+        """D(x ; φ) = σ(l(x ; φ)) ∈ [0, 1], forme ``(batch,)``."""
+        return torch.sigmoid(self.forward(x))
+
+
+class GAN(nn.Module):
+    """Les deux joueurs réunis : ``generator`` (θ) et ``discriminator`` (φ, ou critique).
+
+    Un seul module, pour que la boucle d'entraînement du cours les déplace ensemble sur
+    le périphérique et que ``state_dict`` les sauvegarde ensemble.
+    """
+
+    def __init__(self, generator: Generator, discriminator: Discriminator) -> None:
+        super().__init__()
+        if not isinstance(generator, nn.Module) or not isinstance(discriminator, nn.Module):
+            raise TypeError("generator et discriminator doivent être des nn.Module.")
+        latent_dim = getattr(generator, "latent_dim", None)
+        if latent_dim is None:
+            raise TypeError("generator doit avoir un attribut latent_dim (dimension du bruit z).")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = int(latent_dim)
+
+    @property
+    def device(self) -> torch.device:
+        """Périphérique des paramètres et tampons (CPU s'il n'y en a pas)."""
+        p = next(iter((*self.parameters(), *self.buffers())), None)
+        return p.device if p is not None else torch.device("cpu")
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Bruit z ~ 𝒩(0, I), forme ``(n, latent_dim)``, sur le périphérique du modèle.
+
+        Args:
+            n: nombre de tirages (entier ≥ 1).
+            generator: générateur PyTorch ; z est tiré sur son périphérique puis déplacé.
+        """
+        n = check_positive_int("n", n)
+        where = generator.device if generator is not None else self.device
+        return torch.randn(n, self.latent_dim, generator=generator, device=where).to(self.device)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Tire n points x = G(z), z ~ 𝒩(0, I) ; forme ``(n, data_dim)``."""
+        return self.generator(self.sample_latent(n, generator))
+
+
+class AffineGenerator(nn.Module):
+    """Générateur *fixe* x = μ + σ z (aucun paramètre entraînable) : q = 𝒩(μ, σ²) en 1-D.
+
+    Sert à étudier le discriminateur seul, G étant figé et sa densité connue.
+
+    Shapes:
+        z ``(batch, 1)`` → x ``(batch, 1)``.
+    """
+
+    def __init__(self, mu: float = 0.0, sigma: float = 1.0) -> None:
+        super().__init__()
+        if not (isinstance(sigma, (int, float)) and 0 < sigma < math.inf):
+            raise ValueError(f"sigma doit être un réel strictement positif, reçu {sigma!r}.")
+        self.latent_dim = self.data_dim = 1
+        self.register_buffer("mu", torch.tensor(float(mu)))
+        self.register_buffer("sigma", torch.tensor(float(sigma)))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """x = μ + σ z."""
+        return self.mu + self.sigma * z
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """ln q(x), forme de ``x`` (densité de 𝒩(μ, σ²))."""
+        mu, sigma = self.mu.to(x.device, x.dtype), self.sigma.to(x.device, x.dtype)
+        return torch.distributions.Normal(mu, sigma).log_prob(x)
+
+
+def make_gan(config: GANConfig | None = None) -> GAN:
+    """Construit le GAN décrit par ``config`` (par défaut :class:`GANConfig`)."""
+    cfg = config or GANConfig()
+    g = Generator(cfg.latent_dim, cfg.data_dim, cfg.generator_hidden, cfg.generator_activation, cfg.output)
+    d = Discriminator(cfg.data_dim, cfg.discriminator_hidden, cfg.discriminator_activation)
+    return GAN(g, d)
+
+
+def sample(model: GAN, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Tire n points du générateur : x = G(z ; θ), z ~ 𝒩(0, I) (même verbe que les autres familles)."""
+    return model.sample(n, generator)
+
+
+# --------------------------------------------------------------------------------------
+# Pertes (sur des logits ou des valeurs de critique)
+# --------------------------------------------------------------------------------------
+
+
+def value_function(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Estimation de f(θ, φ) = E_p[ln D(x)] + E_z[ln(1 - D(G(z)))].
+
+    Args:
+        real_logits: logits de D sur de vraies données, ``(n,)``.
+        fake_logits: logits de D sur des données générées, ``(m,)``.
+
+    Returns:
+        Scalaire ≤ 0 ; vaut -ln 4 quand D = ½ partout.
+    """
+    # ln σ(l) = -softplus(-l) ; ln(1 - σ(l)) = -softplus(l)
+    return -F.softplus(-real_logits).mean() - F.softplus(fake_logits).mean()
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Perte du discriminateur : -f(θ, φ), l'entropie croisée binaire (vrai → 1, faux → 0).
+
+    Chaque moitié du mini-lot est moyennée séparément, ce qui donne
+    -E_p[ln D(x)] - E_z[ln(1 - D(G(z)))] (deux fois l'entropie croisée du lot mélangé).
+    """
+    return -value_function(real_logits, fake_logits)
+
+
+def generator_loss(fake_logits: torch.Tensor, kind: str = "non-saturating") -> torch.Tensor:
+    """Perte du générateur sur les logits l = l(G(z)).
+
+    * ``"saturating"`` : E_z[ln(1 - D(G(z)))], le terme de f qui dépend de θ (minimax
+      d'origine). Sa dérivée par rapport au logit vaut -D(G(z)) : elle s'annule quand D
+      rejette les faux avec assurance, c'est-à-dire en début d'entraînement.
+    * ``"non-saturating"`` : -E_z[ln D(G(z))], utilisée en pratique ; dérivée
+      -(1 - D(G(z))), proche de -1 dans la même situation.
+
+    Les deux ont les mêmes points fixes (D = ½).
+    """
+    _choice("kind", kind, _GENERATOR_LOSSES)
+    if kind == "saturating":
+        return -F.softplus(fake_logits).mean()
+    return F.softplus(-fake_logits).mean()
+
+
+def critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """Perte du critique d'un WGAN : E_q[c(x)] - E_p[c(x)] (sans la pénalité).
+
+    Son opposé estime la distance de Wasserstein-1 quand c est 1-lipschitzienne
+    (dualité de Kantorovich-Rubinstein).
+    """
+    return fake_scores.mean() - real_scores.mean()
+
+
+def wgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """Perte du générateur d'un WGAN : -E_z[c(G(z))]."""
+    return -fake_scores.mean()
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Pénalité de gradient de WGAN-GP : E_x̂[(‖∇_x̂ c(x̂)‖₂ - 1)²].
+
+    x̂ = ε x + (1 - ε) x̃ avec ε ~ 𝒰[0, 1] par couple (x vrai, x̃ généré) : la pénalité
+    s'applique sur les segments qui relient les deux lois, là où le critique optimal a
+    une pente 1 (Gulrajani et al., 2017). Le graphe est gardé (``create_graph=True``) pour
+    que la pénalité se dérive par rapport aux paramètres du critique.
+
+    Args:
+        critic: fonction ``(batch, d) -> (batch,)``.
+        real: vraies données ``(batch, d)``.
+        fake: données générées ``(batch, d)`` (même forme).
+        generator: générateur PyTorch des ε (facultatif).
+
+    Returns:
+        Scalaire ≥ 0.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(f"real et fake doivent avoir la même forme, reçu {tuple(real.shape)} et {tuple(fake.shape)}.")
+    shape = (real.shape[0],) + (1,) * (real.ndim - 1)
+    where = generator.device if generator is not None else real.device
+    eps = torch.rand(shape, generator=generator, device=where, dtype=real.dtype).to(real.device)
+    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    with torch.enable_grad():
+        scores = critic(x_hat)
+        (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1).square().mean()
+
+
+def optimal_discriminator(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    """D*(x) = p(x) / (p(x) + q(x)) = σ(ln p(x) - ln q(x)), calculé à partir des log-densités."""
+    return torch.sigmoid(log_p - log_q)
+
+
+# --------------------------------------------------------------------------------------
+# Étapes de la boucle d'entraînement
+# --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _frozen(module: nn.Module) -> Iterator[None]:
+    """Gèle les paramètres de ``module`` le temps de construire un graphe.
+
+    Les opérations faites sous ce contexte n'enregistrent aucune dépendance envers ces
+    paramètres : la rétropropagation, lancée plus tard par la boucle, n'y dépose aucun
+    gradient (et ne calcule pas ceux-ci pour rien), tout en traversant le réseau jusqu'à
+    son entrée.
+    """
+    flags = [p.requires_grad for p in module.parameters()]
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+@dataclass
+class AdversarialConfig:
+    """Réglages du jeu et de ses deux optimiseurs (valeurs par défaut commentées).
+
+    Les optimiseurs sont des Adam de paramètres ``betas`` ; un β₁ faible (0,5, voire 0)
+    est l'usage pour les GAN : une inertie forte entretient les oscillations du jeu.
+    """
+
+    objective: str = "gan"  # "gan" (Goodfellow et al., 2014) ou "wgan-gp" (Gulrajani et al., 2017)
+    generator_loss: str = "non-saturating"  # pour "gan" : "non-saturating" ou "saturating"
+    critic_steps: int = 1  # k pas du discriminateur/critique par pas du générateur
+    lr_discriminator: float = 1e-3  # taux d'Adam du discriminateur (φ)
+    lr_generator: float = 1e-3  # taux d'Adam du générateur (θ)
+    betas: tuple[float, float] = (0.5, 0.9)  # (β₁, β₂) d'Adam
+    gp_weight: float = 10.0  # poids λ de la pénalité de gradient (WGAN-GP ; 10 dans l'article)
+    players: tuple[str, ...] = _ROLES  # étapes à faire : ("discriminator",), ("generator",) ou les deux
+
+    def __post_init__(self) -> None:
+        _choice("objective", self.objective, _OBJECTIVES)
+        _choice("generator_loss", self.generator_loss, _GENERATOR_LOSSES)
+        check_positive_int("critic_steps", self.critic_steps)
+        for name in ("lr_discriminator", "lr_generator"):
+            lr = getattr(self, name)
+            if not (isinstance(lr, (int, float)) and 0 < lr < math.inf):
+                raise ValueError(f"{name} doit être un réel strictement positif, reçu {lr!r}.")
+        if not (len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas)):
+            raise ValueError(f"betas doit être un couple de réels de [0, 1[, reçu {self.betas!r}.")
+        if not (isinstance(self.gp_weight, (int, float)) and 0 <= self.gp_weight < math.inf):
+            raise ValueError(f"gp_weight doit être un réel positif ou nul, reçu {self.gp_weight!r}.")
+        self.players = tuple(self.players)
+        if not self.players or any(p not in _ROLES for p in self.players) or len(set(self.players)) != len(self.players):
+            raise ValueError(f"players doit contenir 'discriminator' et/ou 'generator' (sans répétition), reçu {self.players!r}.")
+
+
+def loss(model: GAN, x: torch.Tensor, role: str = "discriminator", config: AdversarialConfig | None = None) -> dict:
+    """Perte de l'étape ``role`` sur le mini-lot de vraies données ``x``, pour la boucle du cours.
+
+    * ``role="discriminator"`` : m = len(x) faux exemples G(z) tirés *sans graphe*, puis
+      -f(θ, φ) (GAN) ou E_q[c] - E_p[c] + λ · pénalité (WGAN-GP) ; seuls les paramètres φ
+      reçoivent un gradient.
+    * ``role="generator"`` : m faux exemples, D (ou c) gelé, puis la perte du générateur
+      choisie ; seuls les paramètres θ reçoivent un gradient. Le contenu de ``x`` ne sert
+      qu'à fixer m.
+
+    Returns:
+        Dictionnaire ``{"loss": perte, …}`` ; les autres entrées, préfixées du rôle, sont des
+        diagnostics enregistrés par la boucle (D(x) et D(G(z)) moyens, ou l'estimation de
+        W₁ et la pénalité).
+    """
+    cfg = config or AdversarialConfig()
+    _choice("role", role, _ROLES)
+    m = x.shape[0]
+    wgan = cfg.objective == "wgan-gp"
+    if role == "discriminator":
+        with torch.no_grad():
+            fake = model.generator(model.sample_latent(m))
+        real_out, fake_out = model.discriminator(x), model.discriminator(fake)
+        if wgan:
+            w_est = real_out.mean() - fake_out.mean()
+            gp = gradient_penalty(model.discriminator, x, fake)
+            return {"loss": -w_est + cfg.gp_weight * gp, "W1 estimée": w_est.detach(), "pénalité": gp.detach()}
+        return {"loss": discriminator_loss(real_out, fake_out), "D(x)": torch.sigmoid(real_out).mean().detach(),
+                "D(G(z))": torch.sigmoid(fake_out).mean().detach()}
+    fake = model.generator(model.sample_latent(m))
+    with _frozen(model.discriminator):
+        fake_out = model.discriminator(fake)
+    if wgan:
+        return {"loss": wgan_generator_loss(fake_out)}
+    return {"loss": generator_loss(fake_out, cfg.generator_loss)}
+
+
+def make_steps(config: AdversarialConfig | None = None) -> Callable[[GAN], list]:
+    """Étapes d'une itération pour :func:`genmodels.training.train` (argument ``steps``).
+
+    Renvoie une fonction ``model -> [Step(discriminateur, repeat=k), Step(générateur)]``
+    que la boucle appelle après avoir placé le modèle sur son périphérique ; chaque étape a
+    son optimiseur Adam, sur les paramètres de son seul joueur.
+    """
+    from .training import Step
+
+    cfg = config or AdversarialConfig()
+
+    def build(model: GAN) -> list:
+        steps = []
+        if "discriminator" in cfg.players:
+            opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=cfg.lr_discriminator, betas=cfg.betas)
+            name = "perte critique" if cfg.objective == "wgan-gp" else "perte D"
+            steps.append(Step(lambda m, x: loss(m, x, "discriminator", cfg), opt_d, repeat=cfg.critic_steps, name=name))
+        if "generator" in cfg.players:
+            opt_g = torch.optim.Adam(model.generator.parameters(), lr=cfg.lr_generator, betas=cfg.betas)
+            steps.append(Step(lambda m, x: loss(m, x, "generator", cfg), opt_g, name="perte G"))
+        return steps
+
+    return build
+
+
+# --------------------------------------------------------------------------------------
+# Diagnostics : valeur du jeu, gradients du générateur, densité d'échantillons 1-D
+# --------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def game_value(model: GAN, x_real: torch.Tensor, n_fake: int | None = None,
+               generator: torch.Generator | None = None) -> float:
+    """Estimation de Monte-Carlo de f(θ, φ) sur des données ``x_real`` et ``n_fake`` faux exemples.
+
+    Avec D = D*, f vaut 2 JSD(p ‖ q_θ) - ln 4 ; pour tout autre D, f est plus petite.
+    """
+    x_real = x_real.to(model.device)
+    fake = model.generator(model.sample_latent(n_fake or x_real.shape[0], generator))
+    return float(value_function(model.discriminator(x_real), model.discriminator(fake)))
+
+
+class GeneratorGradients(NamedTuple):
+    """Normes des gradients ‖∇_θ L‖ des deux pertes du générateur, sur un même lot de bruit."""
+
+    saturating: float
+    non_saturating: float
+    d_fake: float  # D(G(z)) moyen sur ce lot
+
+
+def generator_gradients(model: GAN, n: int = 1024, generator: torch.Generator | None = None) -> GeneratorGradients:
+    """Normes des gradients, par rapport aux paramètres θ de G, des pertes saturante et non saturante.
+
+    Rien n'est mis à jour : les gradients sont calculés par ``torch.autograd.grad``.
+    """
+    params = [p for p in model.generator.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("Le générateur n'a aucun paramètre entraînable.")
+    z = model.sample_latent(n, generator)
+    with torch.enable_grad(), _frozen(model.discriminator):
+        logits = model.discriminator(model.generator(z))
+        norms = []
+        for kind in _GENERATOR_LOSSES[::-1]:  # "saturating" puis "non-saturating"
+            grads = torch.autograd.grad(generator_loss(logits, kind), params, retain_graph=True)
+            norms.append(float(torch.sqrt(sum(g.square().sum() for g in grads))))
+    return GeneratorGradients(norms[0], norms[1], float(torch.sigmoid(logits.detach()).mean()))
+
+
+def kde_1d(samples: torch.Tensor, grid: torch.Tensor, bandwidth: float | None = None) -> torch.Tensor:
+    """Estimation à noyau gaussien d'une densité 1-D (la densité implicite d'un générateur).
+
+    Args:
+        samples: tirages ``(n,)`` ou ``(n, 1)``.
+        grid: points d'évaluation ``(m,)``.
+        bandwidth: largeur h du noyau ; par défaut la règle de Silverman
+            h = 0,9 · min(écart-type, IQR / 1,34) · n^{-1/5}.
+
+    Returns:
+        Densité ``(m,)`` en float64.
+    """
+    x = as_tensor("samples", samples, dtype=torch.float64).reshape(-1).cpu()
+    grid = as_tensor("grid", grid, dtype=torch.float64).reshape(-1).cpu()
+    if x.numel() < 2:
+        raise ValueError("kde_1d demande au moins 2 tirages.")
+    if bandwidth is None:
+        iqr = float(torch.quantile(x, 0.75) - torch.quantile(x, 0.25))
+        spread = min(float(x.std()), iqr / 1.34) or float(x.std()) or 1e-3
+        bandwidth = 0.9 * spread * x.numel() ** -0.2
+    if not bandwidth > 0:
+        raise ValueError(f"bandwidth doit être > 0, reçu {bandwidth!r}.")
+    u = (grid[:, None] - x[None, :]) / bandwidth
+    return torch.exp(-0.5 * u.square()).mean(dim=1) / (bandwidth * math.sqrt(2 * math.pi))
+
+
+# --------------------------------------------------------------------------------------
+# Protocole des densités jouets (chapitre et banc d'essai)
+# --------------------------------------------------------------------------------------
+
+RECOMMENDED_TRAINING: dict[str, dict] = {
+    "gan": {"steps": 3000, "batch_size": 256, "lr_schedule": "cosine"},
+    "wgan-gp": {"steps": 1500, "batch_size": 256, "lr_schedule": "cosine"},
+}
+"""Arguments de :class:`genmodels.training.TrainConfig` recommandés pour chaque objectif sur
+les densités 2-D (les taux d'apprentissage sont ceux de :data:`RECOMMENDED_ADVERSARIAL`) ;
+une itération de WGAN-GP compte 5 pas du critique, d'où moitié moins d'itérations."""
+
+RECOMMENDED_ADVERSARIAL: dict[str, dict] = {
+    "gan": {"objective": "gan", "critic_steps": 1, "lr_discriminator": 1e-3, "lr_generator": 1e-3},
+    "wgan-gp": {"objective": "wgan-gp", "critic_steps": 5, "lr_discriminator": 1e-3, "lr_generator": 1e-3,
+                "gp_weight": 0.1},
+}
+"""Arguments de :class:`AdversarialConfig` recommandés pour chaque objectif sur les densités 2-D."""
+
+
+@dataclass
+class Trace:
+    """Suivi d'un entraînement : à chaque évaluation, modes couverts, SW2 et tirages (bruit fixe).
+
+    Attributes:
+        steps: itérations des évaluations.
+        modes: nombre de modes couverts (si la densité a des modes connus, sinon vide).
+        sw: distance SW2 entre tirages du modèle et échantillon de validation.
+        snapshots: tirages du générateur à partir du même bruit fixe, ``(n_snapshot, d)`` chacun.
+    """
+
+    steps: list[int] = field(default_factory=list)
+    modes: list[int] = field(default_factory=list)
+    sw: list[float] = field(default_factory=list)
+    snapshots: list[torch.Tensor] = field(default_factory=list)
+
+
+class ToyFit(NamedTuple):
+    """Résultat de :func:`fit_toy`."""
+
+    gan: GAN
+    history: object  # genmodels.training.History
+    trace: Trace
+    sw: float  # SW2 entre n_test tirages du modèle et n_test données de test
+    coverage: object  # genmodels.metrics.ModeCoverage (ou None sans modes connus)
+
+
+def _toy_modes(toy) -> tuple[torch.Tensor, float] | None:
+    centres = getattr(toy, "centres", None)
+    sigma = getattr(toy, "sigma", None)
+    if centres is None or sigma is None:
+        return None
+    return centres.float(), 3.0 * float(sigma)
+
+
+def fit_toy(name: str = "8gaussians", objective: str = "wgan-gp", n_train: int = 20_000, seed: int = 0,
+            n_val: int = 2000, n_test: int = 5000, config: GANConfig | None = None,
+            adversarial: dict | None = None, n_snapshot: int = 1000, **train_overrides) -> ToyFit:
+    """Protocole commun au chapitre et au banc d'essai : entraîne un GAN sur une densité jouet.
+
+    Tire, avec la graine ``seed``, ``n_train`` points d'apprentissage, ``n_val`` de validation
+    et ``n_test`` de test ; entraîne le GAN ``config`` (par défaut :class:`GANConfig`) avec
+    l'objectif ``objective`` (:data:`RECOMMENDED_ADVERSARIAL`, modifiable par ``adversarial``)
+    et :data:`RECOMMENDED_TRAINING` (modifiable par ``train_overrides``). À chaque évaluation
+    (``eval_every``), la boucle appelle un suivi qui enregistre dans une :class:`Trace` les
+    tirages d'un bruit fixe, les modes couverts et la SW2 à la validation ; aucun point n'est
+    « restauré » (pas de sélection sur la validation). En fin d'entraînement : SW2 entre
+    ``n_test`` tirages et le test, et modes couverts (:func:`genmodels.metrics.modes_covered`).
+
+    Args:
+        name: nom d'une densité de :data:`genmodels.datasets.TOY_DATASETS`.
+        objective: ``"gan"`` ou ``"wgan-gp"``.
+        adversarial: arguments de :class:`AdversarialConfig` qui remplacent les recommandés.
+        n_snapshot: nombre de tirages gardés à chaque évaluation.
+        train_overrides: arguments de :class:`genmodels.training.TrainConfig` (``steps``,
+            ``eval_every``, ``progress``, ``desc``…).
+    """
+    from .datasets import get_toy
+    from .metrics import modes_covered, sliced_wasserstein
+    from .training import TrainConfig, train
+    from .utils import seed_everything
+
+    _choice("objective", objective, _OBJECTIVES)
+    toy = get_toy(name)
+    g = torch.Generator().manual_seed(seed)
+    x_train, x_val, x_test = (toy.sample(n, generator=g) for n in (n_train, n_val, n_test))
+    seed_everything(seed)
+    gan = make_gan(config or GANConfig())
+    adv = AdversarialConfig(**{**RECOMMENDED_ADVERSARIAL[objective], **(adversarial or {})})
+    options = {**RECOMMENDED_TRAINING[objective], "eval_every": 100, "seed": seed, "desc": f"{objective} · {name}",
+               "restore_best": False, **train_overrides}
+    modes = _toy_modes(toy)
+    z_fixed = torch.randn(n_snapshot, gan.latent_dim, generator=torch.Generator().manual_seed(seed + 1))
+    z_val = torch.randn(n_val, gan.latent_dim, generator=torch.Generator().manual_seed(seed + 2))
+    trace = Trace()
+
+    @torch.no_grad()
+    def track(model: GAN, val: torch.Tensor) -> float:
+        x_snap = model.generator(z_fixed.to(model.device)).cpu()
+        x_gen = model.generator(z_val.to(model.device))
+        sw = sliced_wasserstein(x_gen, val, n_projections=256)
+        trace.steps.append(trace.steps[-1] + options["eval_every"] if trace.steps else options["eval_every"])
+        trace.snapshots.append(x_snap)
+        trace.sw.append(sw)
+        if modes is not None:
+            trace.modes.append(modes_covered(x_snap, *modes).covered)
+        return sw
+
+    # l'état initial, avant toute mise à jour
+    track(gan, x_val)
+    trace.steps[0] = 0
+    history = train(gan, x_train, config=TrainConfig(**options), steps=make_steps(adv), val_data=x_val, val_fn=track)
+    trace.steps[1:] = history.val_steps  # itérations exactes (la dernière peut ne pas être un multiple)
+    x_gen = gan.sample(n_test, generator=torch.Generator().manual_seed(seed + 3)).cpu()
+    sw = sliced_wasserstein(x_gen, x_test)
+    coverage = modes_covered(x_gen, *modes) if modes is not None else None
+    return ToyFit(gan, history, trace, sw, coverage)
+
+
+# --------------------------------------------------------------------------------------
+# Chiffres 8×8
+# --------------------------------------------------------------------------------------
+
+DIGITS_CONFIG = GANConfig(data_dim=64, latent_dim=16, generator_hidden=(256, 256),
+                          discriminator_hidden=(256, 256), output="tanh")
+"""Architecture du petit GAN des chiffres 8×8 (pixels dans [-1, 1], d'où la sortie tanh)."""
+
+RECOMMENDED_DIGITS: dict[str, dict] = {
+    "gan": {"objective": "gan", "critic_steps": 1, "lr_discriminator": 2e-4, "lr_generator": 2e-4},
+    "wgan-gp": {"objective": "wgan-gp", "critic_steps": 5, "lr_discriminator": 5e-4, "lr_generator": 5e-4,
+                "gp_weight": 10.0},
+}
+"""Arguments de :class:`AdversarialConfig` pour les chiffres (λ = 10 comme dans l'article)."""
+
+
+class DigitsFit(NamedTuple):
+    """Résultat de :func:`fit_digits` : images dans [0, 1] et distances de Fréchet."""
+
+    gan: GAN
+    history: object  # genmodels.training.History
+    images: torch.Tensor  # n_test images générées, (n, 64), dans [0, 1]
+    fd: float  # distance de Fréchet (caractéristiques du classifieur fixe) au test
+    fd_floor: float  # la même entre n_test vraies images d'apprentissage et le test
+
+
+def fit_digits(objective: str = "wgan-gp", steps: int = 1000, seed: int = 0, batch_size: int = 128,
+               config: GANConfig | None = None, adversarial: dict | None = None, **train_overrides) -> DigitsFit:
+    """Entraîne un petit GAN sur les chiffres 8×8 (échelle [-1, 1]) et mesure sa distance de Fréchet.
+
+    La distance (:func:`genmodels.metrics.digits_frechet_distance`) compare autant d'images
+    générées que d'images de test (360) au jeu de test ; son plancher est la même distance
+    entre 360 vraies images d'apprentissage et le test.
+    """
+    from .datasets import load_digits
+    from .metrics import digits_frechet_distance
+    from .training import TrainConfig, train
+    from .utils import seed_everything
+
+    _choice("objective", objective, _OBJECTIVES)
+    data = load_digits("symmetric")
+    seed_everything(seed)
+    model = make_gan(config or DIGITS_CONFIG)
+    adv = AdversarialConfig(**{**RECOMMENDED_DIGITS[objective], **(adversarial or {})})
+    options = {"steps": steps, "batch_size": batch_size, "lr_schedule": "cosine", "eval_every": max(steps // 20, 1),
+               "seed": seed, "desc": f"{objective} · chiffres", **train_overrides}
+    history = train(model, data.x_train, config=TrainConfig(**options), steps=make_steps(adv))
+    n = data.x_test.shape[0]
+    images = data.to_unit(model.sample(n, generator=torch.Generator().manual_seed(seed + 1)).cpu())
+    reference = data.to_unit(data.x_test)
+    fd = digits_frechet_distance(images, reference)
+    floor = digits_frechet_distance(data.to_unit(data.x_train[:n]), reference)
+    return DigitsFit(model, history, images, fd, floor)

@@ -35,6 +35,8 @@ __all__ = [
     "digits_classifier",
     "digits_features",
     "digits_frechet_distance",
+    "ModeCoverage",
+    "modes_covered",
 ]
 
 
@@ -281,3 +283,54 @@ def digits_frechet_distance(generated: torch.Tensor, reference: torch.Tensor, se
     référence naïve (une gaussienne ajustée aux pixels).
     """
     return frechet_distance(digits_features(generated, seed), digits_features(reference, seed))
+
+
+@dataclass(frozen=True)
+class ModeCoverage:
+    """Couverture des modes d'une loi à modes connus (par exemple les 8 gaussiennes).
+
+    Attributes:
+        covered: nombre de modes couverts.
+        n_modes: nombre de modes de la vraie loi.
+        counts: nombre de tirages attribués à chaque mode (à moins de ``radius`` de son centre).
+        high_quality: part des tirages à moins de ``radius`` d'un centre (tirages « de qualité »).
+    """
+
+    covered: int
+    n_modes: int
+    counts: tuple[int, ...]
+    high_quality: float
+
+
+def modes_covered(x: torch.Tensor, centres: torch.Tensor, radius: float, min_share: float = 0.2) -> ModeCoverage:
+    """Nombre de modes couverts par des tirages, pour une loi de modes de centres connus.
+
+    Chaque tirage est attribué au centre le plus proche s'il en est à moins de ``radius``
+    (par exemple 3σ pour des gaussiennes d'écart-type σ), sinon à aucun. Un mode est
+    couvert s'il reçoit au moins ``min_share`` fois la part qu'il recevrait sous une loi
+    aux modes équiprobables, soit ``min_share · n / K`` tirages : quelques points égarés
+    près d'un mode ne suffisent pas à le couvrir (protocole de Metz et al., 2017, et
+    Srivastava et al., 2017, pour les « modes couverts » et les tirages « de qualité »).
+
+    Args:
+        x: tirages ``(n, d)``.
+        centres: centres des K modes ``(K, d)``.
+        radius: rayon d'attribution (> 0).
+        min_share: fraction de la part uniforme n / K exigée, dans ]0, 1].
+    """
+    x = as_tensor("x", x)
+    centres = as_tensor("centres", centres)
+    if x.ndim != 2 or centres.ndim != 2 or x.shape[1] != centres.shape[1]:
+        raise ValueError(f"x et centres doivent être de forme (n, d) et (K, d), reçu {tuple(x.shape)} et {tuple(centres.shape)}.")
+    if not (isinstance(radius, (int, float)) and 0 < radius < math.inf):
+        raise ValueError(f"radius doit être un réel strictement positif, reçu {radius!r}.")
+    if not (isinstance(min_share, (int, float)) and 0 < min_share <= 1):
+        raise ValueError(f"min_share doit être un réel de ]0, 1], reçu {min_share!r}.")
+    x = x.detach().double().cpu()
+    centres = centres.detach().double().cpu()
+    dist, nearest = torch.cdist(x, centres).min(dim=1)
+    inside = dist < radius
+    counts = torch.bincount(nearest[inside], minlength=centres.shape[0])
+    threshold = min_share * x.shape[0] / centres.shape[0]
+    return ModeCoverage(int((counts >= threshold).sum()), centres.shape[0], tuple(int(c) for c in counts),
+                        float(inside.double().mean()))

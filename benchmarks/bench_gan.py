@@ -1,0 +1,99 @@
+"""Banc d'essai des GAN (objectifs de l'issue « GAN », hors des tests).
+
+Protocole (``genmodels.gan.fit_toy``, partagé avec le chapitre) : sur 8gaussians, 20 000
+tirages d'apprentissage, 2 000 de validation (suivi seulement, aucune sélection) et 5 000
+de test, graines fixes ; WGAN-GP entraîné avec la configuration recommandée. On rapporte
+les modes couverts (``metrics.modes_covered``, rayon 3σ), la distance SW2 entre 5 000
+tirages du modèle et le test, le plancher de bruit de SW2 (``metrics.noise_floor``, deux
+échantillons indépendants de 5 000 points de la vraie loi) et le temps d'entraînement.
+Objectif : 8/8 modes à chaque graine et SW2 ≤ 2 × plancher (moyenne), en ≤ 60 s
+d'entraînement sur le CPU à 2 cœurs de l'intégration continue. Le GAN d'origine est mesuré
+à titre de comparaison (``--with-gan``).
+
+Usage ::
+
+    python benchmarks/bench_gan.py                 # WGAN-GP, 3 graines
+    python benchmarks/bench_gan.py --quick         # 1 graine
+    python benchmarks/bench_gan.py --with-gan      # ajoute le GAN d'origine
+    python benchmarks/bench_gan.py --out resultats # dossier des fichiers JSON et Markdown
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+import genmodels as gm
+from genmodels import gan, metrics
+from genmodels.datasets import get_toy
+
+DATASET = "8gaussians"
+N_TEST = 5000
+TIME_BUDGET_S = 60.0
+FLOOR_FACTOR = 2.0
+
+
+def run_one(objective: str, seed: int, steps: int | None) -> dict:
+    """Entraîne un GAN (``objective``) sur 8gaussians avec la graine ``seed`` et renvoie ses mesures."""
+    overrides = {"steps": steps} if steps else {}
+    fit = gan.fit_toy(DATASET, objective, seed=1000 + seed, n_test=N_TEST, desc=f"{objective} #{seed}", **overrides)
+    return {"objective": objective, "seed": seed, "steps": fit.history.steps[-1],
+            "train_seconds": round(fit.history.seconds, 2), "sw2": round(fit.sw, 4),
+            "modes": fit.coverage.covered, "high_quality": round(fit.coverage.high_quality, 4),
+            "device": fit.history.device}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="une seule graine")
+    parser.add_argument("--seeds", type=int, default=3, help="nombre de graines (défaut : 3)")
+    parser.add_argument("--steps", type=int, default=None, help="itérations (défaut : RECOMMENDED_TRAINING)")
+    parser.add_argument("--with-gan", action="store_true", help="mesurer aussi le GAN d'origine")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/resultats"), help="dossier de sortie")
+    args = parser.parse_args(argv)
+    seeds = 1 if args.quick else args.seeds
+    objectives = ["wgan-gp", "gan"] if args.with_gan else ["wgan-gp"]
+
+    floor = metrics.noise_floor(metrics.sliced_wasserstein, get_toy(DATASET).sample, N_TEST, n_pairs=10, seed=0)
+    rows = [run_one(obj, s, args.steps) for obj in objectives for s in range(seeds)]
+    summary = {}
+    for obj in objectives:
+        mine = [r for r in rows if r["objective"] == obj]
+        sws, secs = [r["sw2"] for r in mine], [r["train_seconds"] for r in mine]
+        all_modes = all(r["modes"] == 8 for r in mine)
+        summary[obj] = {"sw2_mean": statistics.mean(sws), "sw2_max": max(sws), "floor_mean": floor.mean,
+                        "ratio_max": max(sws) / floor.mean, "modes_min": min(r["modes"] for r in mine),
+                        "seconds_max": max(secs),
+                        "met": all_modes and max(sws) <= FLOOR_FACTOR * floor.mean and max(secs) <= TIME_BUDGET_S}
+    meta = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.platform(),
+            "processor": platform.processor(), "python": sys.version.split()[0], "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "genmodels": gm.__version__,
+            "noise_floor": {"mean": floor.mean, "q95": floor.q95}}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "gan.json").write_text(json.dumps({"meta": meta, "runs": rows, "summary": summary}, indent=2),
+                                       encoding="utf-8")
+    lines = ["| objectif | graine | modes | SW2 | SW2 / plancher | temps (s) |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['objective']} | {r['seed']} | {r['modes']}/8 | {r['sw2']:.3f} | "
+                     f"{r['sw2'] / floor.mean:.2f} | {r['train_seconds']:.1f} |")
+    lines.append("")
+    lines.append(f"Plancher de bruit SW2 (n = {N_TEST}) : moyenne {floor.mean:.3f}, q95 {floor.q95:.3f}.")
+    for obj, s in summary.items():
+        lines.append(f"- {obj} : 8/8 modes à chaque graine et SW2 ≤ {FLOOR_FACTOR:g} × plancher en ≤ "
+                     f"{TIME_BUDGET_S:.0f} s : {'oui' if s['met'] else 'non'} (SW2 max / plancher = "
+                     f"{s['ratio_max']:.2f}, modes min = {s['modes_min']}, temps max = {s['seconds_max']:.1f} s)")
+    table = "\n".join(lines)
+    (args.out / "gan.md").write_text(f"# GAN — {meta['date']}\n\n{table}\n\n{json.dumps(meta)}\n", encoding="utf-8")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

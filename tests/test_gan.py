@@ -1,0 +1,236 @@
+"""GAN et WGAN-GP : pertes contre leurs formules, D*, pénalité de gradient, flux des gradients, formes."""
+
+import math
+
+import pytest
+import torch
+
+import genmodels as gm
+from genmodels import gan, metrics
+from genmodels.datasets import get_toy, sample_toy
+from genmodels.divergences import gaussian_mixture_1d, jsd_quadrature
+
+_LOGITS_REAL = torch.tensor([2.0, -1.0, 0.5, 3.0], dtype=torch.float64)
+_LOGITS_FAKE = torch.tensor([-2.0, 0.0, 1.5], dtype=torch.float64)
+
+
+def _sig(t):
+    return 1 / (1 + torch.exp(-t))
+
+
+def test_losses_equal_their_formulas_on_hand_made_logits():
+    """Chaque perte, écrite avec softplus, vaut sa formule écrite avec D = σ(l) et des ln."""
+    d_real, d_fake = _sig(_LOGITS_REAL), _sig(_LOGITS_FAKE)
+    f = torch.log(d_real).mean() + torch.log(1 - d_fake).mean()
+    assert float(gan.value_function(_LOGITS_REAL, _LOGITS_FAKE)) == pytest.approx(float(f), rel=1e-12)
+    assert float(gan.discriminator_loss(_LOGITS_REAL, _LOGITS_FAKE)) == pytest.approx(-float(f), rel=1e-12)
+    sat = torch.log(1 - d_fake).mean()
+    nonsat = -torch.log(d_fake).mean()
+    assert float(gan.generator_loss(_LOGITS_FAKE, "saturating")) == pytest.approx(float(sat), rel=1e-12)
+    assert float(gan.generator_loss(_LOGITS_FAKE, "non-saturating")) == pytest.approx(float(nonsat), rel=1e-12)
+    # critique de WGAN : E_q[c] - E_p[c] et -E_q[c]
+    assert float(gan.critic_loss(_LOGITS_REAL, _LOGITS_FAKE)) == pytest.approx(-1 / 3 * 0.5 - 4.5 / 4, rel=1e-12)
+    assert float(gan.wgan_generator_loss(_LOGITS_FAKE)) == pytest.approx(0.5 / 3, rel=1e-12)
+
+
+def test_value_is_minus_log_4_when_d_is_one_half_and_stable_for_extreme_logits():
+    zeros = torch.zeros(5, dtype=torch.float64)
+    assert float(gan.value_function(zeros, zeros)) == pytest.approx(-math.log(4), rel=1e-12)
+    # D(x) = σ(-200) ≈ e^-200 : ln D ≈ -200, sans -inf (c'est l'intérêt des logits)
+    v = gan.value_function(torch.tensor([-200.0], dtype=torch.float64), torch.tensor([200.0], dtype=torch.float64))
+    assert float(v) == pytest.approx(-400.0, rel=1e-9)
+
+
+def test_saturating_and_non_saturating_gradients_with_respect_to_the_logit():
+    """d/dl ln(1 - σ(l)) = -σ(l) (s'annule si D rejette G(z)) ; d/dl [-ln σ(l)] = -(1 - σ(l))."""
+    logits = torch.tensor([-6.0, -1.0, 0.0, 2.0], dtype=torch.float64, requires_grad=True)
+    (g_sat,) = torch.autograd.grad(gan.generator_loss(logits, "saturating"), logits)
+    (g_ns,) = torch.autograd.grad(gan.generator_loss(logits, "non-saturating"), logits)
+    s = _sig(logits.detach())
+    assert torch.allclose(g_sat, -s / 4, atol=1e-14)
+    assert torch.allclose(g_ns, -(1 - s) / 4, atol=1e-14)
+
+
+def test_gradient_penalty_vanishes_for_a_unit_norm_linear_critic(float64, gen):
+    real, fake = torch.randn(64, 3, generator=gen), torch.randn(64, 3, generator=gen) + 2
+    critic = torch.nn.Linear(3, 1)
+    with torch.no_grad():
+        w = torch.tensor([[1.0, -2.0, 2.0]])
+        critic.weight.copy_(w / w.norm())  # ‖∇c‖ = 1 partout
+    gp = gan.gradient_penalty(lambda x: critic(x).squeeze(1), real, fake, generator=gen)
+    assert float(gp.detach()) == pytest.approx(0.0, abs=1e-24)
+    with torch.no_grad():
+        critic.weight.mul_(3.0)  # ‖∇c‖ = 3 : pénalité (3 - 1)² = 4
+    gp = gan.gradient_penalty(lambda x: critic(x).squeeze(1), real, fake, generator=gen)
+    assert float(gp.detach()) == pytest.approx(4.0, rel=1e-12)
+    assert gp.requires_grad  # le graphe est gardé : la pénalité se dérive par rapport à φ
+
+
+def test_gradient_penalty_of_a_nonlinear_critic_against_autograd(float64, gen):
+    """Un critique c(x) = ½‖x‖² a pour gradient x : la pénalité vaut la moyenne de (‖x̂‖ - 1)²."""
+    real, fake = torch.randn(32, 2, generator=gen), torch.randn(32, 2, generator=gen)
+    g1 = torch.Generator().manual_seed(7)
+    gp = gan.gradient_penalty(lambda x: 0.5 * x.square().sum(1), real, fake, generator=g1)
+    eps = torch.rand(32, 1, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    x_hat = eps * real + (1 - eps) * fake
+    assert float(gp.detach()) == pytest.approx(float((x_hat.norm(dim=1) - 1).square().mean()), rel=1e-12)
+
+
+def _tiny_gan(data_dim=2, latent_dim=3):
+    torch.manual_seed(0)
+    return gan.make_gan(gan.GANConfig(data_dim=data_dim, latent_dim=latent_dim, generator_hidden=(16,),
+                                      discriminator_hidden=(16,)))
+
+
+@pytest.mark.parametrize("objective", ["gan", "wgan-gp"])
+def test_gradients_flow_only_to_the_intended_network(objective, gen):
+    model = _tiny_gan()
+    cfg = gan.AdversarialConfig(objective=objective)
+    x = torch.randn(32, 2, generator=gen)
+    g_params, d_params = list(model.generator.parameters()), list(model.discriminator.parameters())
+
+    out = gan.loss(model, x, "discriminator", cfg)
+    out["loss"].backward()
+    assert all(p.grad is None for p in g_params)
+    # (le biais final du critique reçoit un gradient nul dans un WGAN : il s'annule dans E_q[c] - E_p[c])
+    assert all(p.grad is not None for p in d_params) and all(p.grad.abs().sum() > 0 for p in d_params[:-1])
+
+    model.zero_grad(set_to_none=True)
+    out = gan.loss(model, x, "generator", cfg)
+    out["loss"].backward()
+    assert all(p.grad is None for p in d_params)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in g_params)
+    assert all(p.requires_grad for p in d_params)  # le gel du discriminateur est levé après l'étape
+
+
+def test_make_steps_gives_k_critic_steps_and_disjoint_optimizers():
+    model = _tiny_gan()
+    steps = gan.make_steps(gan.AdversarialConfig(objective="wgan-gp", critic_steps=4))(model)
+    assert [s.repeat for s in steps] == [4, 1]
+    ids = [{id(p) for g in s.optimizer.param_groups for p in g["params"]} for s in steps]
+    assert ids[0] == {id(p) for p in model.discriminator.parameters()}
+    assert ids[1] == {id(p) for p in model.generator.parameters()}
+    only_d = gan.make_steps(gan.AdversarialConfig(players=("discriminator",)))(model)
+    assert len(only_d) == 1 and only_d[0].name == "perte D"
+
+
+def test_training_loop_runs_k_critic_updates_per_generator_update(gen):
+    """Avec la boucle du cours : k pas du critique, un pas du générateur, et les journaux des deux."""
+    model = _tiny_gan()
+    counts = {"discriminator": 0, "generator": 0}
+    cfg = gan.AdversarialConfig(objective="wgan-gp", critic_steps=3)
+
+    def counting_steps(m):
+        steps = gan.make_steps(cfg)(m)
+        for step, role in zip(steps, ("discriminator", "generator")):
+            inner = step.loss_fn
+
+            def wrapped(mm, x, inner=inner, role=role):
+                counts[role] += 1
+                return inner(mm, x)
+
+            step.loss_fn = wrapped
+        return steps
+
+    x = torch.randn(256, 2, generator=gen)
+    hist = gm.train(model, x, config=gm.TrainConfig(steps=5, batch_size=32, progress=False, device="cpu"),
+                    steps=counting_steps)
+    assert counts == {"discriminator": 15, "generator": 5}
+    assert {"perte critique", "W1 estimée", "pénalité", "perte G"} <= set(hist.train)
+
+
+def test_trained_discriminator_approaches_the_optimal_one_and_the_game_value_the_jsd():
+    """G fixé (q = 𝒩(1, 1,5²)), p = 𝒩(-1, 1) : D entraîné ≈ D* = p / (p + q), f ≈ 2 JSD - ln 4."""
+    p = gaussian_mixture_1d([1.0], [-1.0], [1.0])
+    q_gen = gan.AffineGenerator(1.0, 1.5)
+    torch.manual_seed(0)
+    model = gan.GAN(q_gen, gan.Discriminator(1, hidden=(32, 32), activation="tanh"))
+    x = p.sample((50_000,), ).float()[:, None]
+    cfg = gan.AdversarialConfig(players=("discriminator",), lr_discriminator=3e-3, betas=(0.9, 0.999))
+    gm.train(model, x, config=gm.TrainConfig(steps=1500, batch_size=1024, progress=False, device="cpu",
+                                             lr_schedule="cosine"), steps=gan.make_steps(cfg))
+    grid = torch.linspace(-3.0, 3.0, 121, dtype=torch.float64)
+    d_star = gan.optimal_discriminator(p.log_prob(grid), q_gen.log_prob(grid))
+    with torch.no_grad():
+        d_hat = model.discriminator.prob(grid.float()[:, None]).double()
+    assert float((d_hat - d_star).abs().max()) < 0.05
+    wide = torch.linspace(-15.0, 15.0, 6001, dtype=torch.float64)
+    target = 2 * jsd_quadrature(p.log_prob, q_gen.log_prob, wide) - math.log(4)
+    x_fresh = p.sample((200_000,)).float()[:, None]
+    value = gan.game_value(model, x_fresh, generator=torch.Generator().manual_seed(1))
+    assert value == pytest.approx(target, abs=0.02)
+    assert value < target + 0.01  # un D imparfait ne dépasse pas le maximum (au bruit près)
+
+
+def test_generator_gradients_saturate_when_d_rejects_the_fakes():
+    model = _tiny_gan()
+    with torch.no_grad():
+        model.discriminator.net[-1].bias.fill_(-12.0)  # D(G(z)) ≈ e^-12 : rejet assuré
+    grads = gan.generator_gradients(model, n=256, generator=torch.Generator().manual_seed(0))
+    assert grads.d_fake < 1e-4
+    assert grads.saturating < 1e-4 * grads.non_saturating
+    assert all(p.grad is None for p in model.parameters())  # rien n'est accumulé
+
+
+def test_shapes_and_sampling(device):
+    model = _tiny_gan(data_dim=5, latent_dim=3).to(device)
+    z = model.sample_latent(7)
+    assert z.shape == (7, 3) and z.device.type == device.type
+    assert model.generator(z).shape == (7, 5)
+    assert model.discriminator(torch.randn(7, 5, device=device)).shape == (7,)
+    p = model.discriminator.prob(torch.randn(7, 5, device=device))
+    assert ((p >= 0) & (p <= 1)).all()
+    a = gan.sample(model, 11, generator=torch.Generator().manual_seed(3))
+    b = model.sample(11, generator=torch.Generator().manual_seed(3))
+    assert a.shape == (11, 5) and torch.equal(a, b)
+    tanh = gan.Generator(2, 4, (8,), output="tanh")
+    assert tanh(10 * torch.randn(50, 2)).abs().max() <= 1
+
+
+def test_bad_arguments_give_french_errors():
+    with pytest.raises(ValueError, match="objective"):
+        gan.AdversarialConfig(objective="vanilla")
+    with pytest.raises(ValueError, match="generator_loss"):
+        gan.AdversarialConfig(generator_loss="log")
+    with pytest.raises(ValueError, match="players"):
+        gan.AdversarialConfig(players=("critique",))
+    with pytest.raises(ValueError, match="output"):
+        gan.GANConfig(output="sigmoid")
+    with pytest.raises(ValueError, match="role"):
+        gan.loss(_tiny_gan(), torch.randn(4, 2), role="arbitre")
+    with pytest.raises(ValueError, match="même forme"):
+        gan.gradient_penalty(lambda x: x.sum(1), torch.randn(4, 2), torch.randn(5, 2))
+
+
+def test_kde_1d_recovers_a_known_density():
+    x = torch.randn(20_000, generator=torch.Generator().manual_seed(0))
+    grid = torch.linspace(-3, 3, 61)
+    est = gan.kde_1d(x, grid)
+    true = torch.exp(-0.5 * grid.double().square()) / math.sqrt(2 * math.pi)
+    assert float((est - true).abs().max()) < 0.02
+
+
+def test_modes_covered_counts_the_modes_of_8gaussians():
+    toy = get_toy("8gaussians")
+    centres, radius = toy.centres, 3 * toy.sigma
+    full = metrics.modes_covered(toy.sample(4000, generator=torch.Generator().manual_seed(0)), centres, radius)
+    assert full.covered == 8 and full.n_modes == 8
+    assert full.high_quality == pytest.approx(1 - math.exp(-4.5), abs=0.01)  # P(‖x - c‖ < 3σ) en 2-D
+    # trois modes seulement, plus quelques points égarés près d'un quatrième : 3 modes couverts
+    x = sample_toy("8gaussians", 20_000, seed=1)
+    nearest = torch.cdist(x.double(), centres).argmin(1)
+    three = x[nearest < 3][:3000]
+    strays = x[nearest == 3][:20]
+    cov = metrics.modes_covered(torch.cat([three, strays]), centres, radius)
+    assert cov.covered == 3 and cov.counts[3] > 0
+    with pytest.raises(ValueError, match="radius"):
+        metrics.modes_covered(three, centres, -1.0)
+
+
+def test_fit_toy_smoke_records_a_trace():
+    fit = gan.fit_toy("8gaussians", "gan", n_train=2000, n_val=500, n_test=500, steps=40, eval_every=20,
+                      progress=False, device="cpu", n_snapshot=100)
+    assert fit.trace.steps == [0, 20, 40]
+    assert len(fit.trace.snapshots) == 3 and fit.trace.snapshots[0].shape == (100, 2)
+    assert len(fit.trace.modes) == 3 and math.isfinite(fit.sw)
+    assert fit.coverage.n_modes == 8
