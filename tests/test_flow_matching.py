@@ -1,0 +1,284 @@
+"""Flow matching : chemin conditionnel, couplage OT, intégrateurs, log-vraisemblance par l'EDO."""
+
+import itertools
+import math
+
+import pytest
+import torch
+
+import genmodels as gm
+from genmodels import flow_matching as fm
+
+
+def _gaussian_field(m: torch.Tensor, s: float):
+    """Champ marginal exact du chemin droit entre 𝒩(0, I) et 𝒩(m, s² I) (couplage indépendant).
+
+    x_t ~ 𝒩(t m, σ_t² I) avec σ_t² = (1 - t)² + t² s², et
+    u(x, t) = m + (σ_t'/σ_t)(x - t m), σ_t σ_t' = t s² - (1 - t).
+    """
+
+    def field(x, t):
+        var = (1 - t) ** 2 + t**2 * s**2
+        return m + (t * s**2 - (1 - t)) / var * (x - t * m)
+
+    return field
+
+
+def _gaussian_log_prob(x, m, s):
+    d = x.shape[1]
+    return -0.5 * ((x - m) / s).square().sum(1) - d * math.log(s) - 0.5 * d * math.log(2 * math.pi)
+
+
+# --------------------------------------------------------------------------------------
+# chemin conditionnel et couplages
+# --------------------------------------------------------------------------------------
+
+
+def test_conditional_path_matches_independent_formula(gen):
+    x1 = torch.randn(64, 3, generator=gen) * 2 + 1
+    x0 = torch.randn(64, 3, generator=gen)
+    t = torch.rand(64, generator=gen)
+    p = fm.conditional_path(x1, x0=x0, t=t)
+    for i in range(64):  # point par point, sans diffusion (broadcast)
+        ti = float(t[i])
+        assert torch.allclose(p.xt[i], torch.tensor([(1 - ti) * x0[i, j] + ti * x1[i, j] for j in range(3)]), atol=1e-6)
+        assert torch.allclose(p.target[i], x1[i] - x0[i])
+    assert p.t.shape == (64, 1)
+    # extrémités : t = 0 est le bruit, t = 1 la donnée
+    assert torch.equal(fm.conditional_path(x1, x0=x0, t=0.0).xt, x0)
+    assert torch.allclose(fm.conditional_path(x1, x0=x0, t=1.0).xt, x1)
+
+
+def test_conditional_path_target_is_time_derivative(gen):
+    """La cible est la dérivée en t du chemin : (x_{t+h} - x_{t-h}) / 2h."""
+    x1 = torch.randn(16, 2, generator=gen, dtype=torch.float64)
+    x0 = torch.randn(16, 2, generator=gen, dtype=torch.float64)
+    h = 1e-4
+    plus = fm.conditional_path(x1, x0=x0, t=0.3 + h).xt
+    minus = fm.conditional_path(x1, x0=x0, t=0.3 - h).xt
+    assert torch.allclose((plus - minus) / (2 * h), fm.conditional_path(x1, x0=x0, t=0.3).target, atol=1e-8)
+
+
+def test_conditional_path_draws_are_reproducible_and_well_distributed():
+    x1 = torch.zeros(20_000, 2)
+    a = fm.conditional_path(x1, generator=torch.Generator().manual_seed(0))
+    b = fm.conditional_path(x1, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(a.xt, b.xt)
+    assert abs(float(a.x0.mean())) < 0.03 and abs(float(a.x0.std()) - 1) < 0.03
+    assert float(a.t.min()) >= 0 and float(a.t.max()) <= 1 and abs(float(a.t.mean()) - 0.5) < 0.01
+
+
+def test_ot_coupling_is_the_optimal_permutation(gen):
+    x0, x1 = torch.randn(6, 2, generator=gen), 3 * torch.randn(6, 2, generator=gen)
+    cost = torch.cdist(x0.double(), x1.double()).square()
+    best = min(itertools.permutations(range(6)), key=lambda p: float(cost[range(6), list(p)].sum()))
+    idx = fm.ot_coupling(x0, x1)
+    assert sorted(idx.tolist()) == list(range(6))
+    assert float(cost[range(6), idx].sum()) == pytest.approx(float(cost[range(6), list(best)].sum()), rel=1e-12)
+
+
+def test_ot_coupling_by_blocks_and_path(gen):
+    x0, x1 = torch.randn(200, 2, generator=gen), torch.randn(200, 2, generator=gen) + 4
+    idx = fm.ot_coupling(x0, x1, block=64)
+    assert sorted(idx.tolist()) == list(range(200))
+    for start in range(0, 200, 64):  # chaque paquet est apparié en interne
+        assert set(idx[start : start + 64].tolist()) == set(range(start, min(start + 64, 200)))
+    # le couplage OT réduit le coût quadratique moyen par rapport à l'appariement tel quel
+    p_ind = fm.conditional_path(x1, x0=x0, t=0.5)
+    p_ot = fm.conditional_path(x1, x0=x0, t=0.5, coupling="ot")
+    assert float(p_ot.target.square().sum(1).mean()) < float(p_ind.target.square().sum(1).mean())
+    assert torch.equal(torch.sort(p_ot.x1, dim=0).values, torch.sort(x1, dim=0).values)  # même nuage, réordonné
+
+
+def test_loss_is_the_squared_norm_regression(gen):
+    model = fm.VelocityField(dim=2, hidden=(16,))
+    x1 = torch.randn(32, 2, generator=gen)
+    value = fm.loss(model, x1, generator=torch.Generator().manual_seed(3))
+    p = fm.conditional_path(x1, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        manual = sum(float(((model(p.xt[i : i + 1], p.t[i : i + 1]) - p.target[i]) ** 2).sum()) for i in range(32)) / 32
+    assert float(value.detach()) == pytest.approx(manual, rel=1e-5)
+    # un « modèle » qui renvoie la cible conditionnelle (tricherie : il connaît x₁ - x₀) a une perte nulle
+    oracle = lambda x, t: p.target  # noqa: E731
+    assert float(fm.loss(oracle, x1, generator=torch.Generator().manual_seed(3))) == 0.0
+
+
+# --------------------------------------------------------------------------------------
+# intégrateurs
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", list(fm.METHODS))
+def test_integrators_are_exact_for_a_constant_field(method, float64):
+    c = torch.tensor([1.5, -2.0])
+    x0 = torch.randn(10, 2)
+    sol = fm.integrate(lambda x, t: c.expand_as(x), x0, steps=3, method=method)
+    assert torch.allclose(sol.x, x0 + c, atol=1e-12)
+    assert sol.path.shape == (4, 10, 2) and sol.nfe == 3 * fm.METHODS[method]
+    assert torch.allclose(sol.times, torch.tensor([0, 1 / 3, 2 / 3, 1.0]))
+
+
+@pytest.mark.parametrize("method", ["midpoint", "heun", "rk4"])
+def test_second_order_schemes_are_exact_for_a_field_linear_in_t(method, float64):
+    """u(x, t) = a + b t : x(1) = x₀ + a + b/2 ; exact en un pas à l'ordre 2, pas avec Euler."""
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 3.0])
+    field = lambda x, t: (a + b * t).expand_as(x)  # noqa: E731
+    x0 = torch.zeros(4, 2)
+    assert torch.allclose(fm.integrate(field, x0, steps=1, method=method).x, x0 + a + b / 2, atol=1e-12)
+    euler = fm.integrate(field, x0, steps=1, method="euler").x
+    assert torch.allclose(euler, x0 + a)  # Euler lit la pente au départ seulement : erreur b/2
+
+
+@pytest.mark.parametrize("method,order", [("euler", 1), ("midpoint", 2), ("heun", 2), ("rk4", 4)])
+def test_convergence_order_on_a_linear_field(method, order, float64):
+    """u(x) = A x : x(1) = exp(A) x₀ ; l'erreur est divisée par ≈ 2^ordre quand le pas est divisé par 2."""
+    A = torch.tensor([[0.0, -1.0], [1.0, -0.3]])
+    x0 = torch.randn(5, 2)
+    exact = x0 @ torch.linalg.matrix_exp(A).T
+    errors = [float((fm.integrate(lambda x, t: x @ A.T, x0, steps=n, method=method).x - exact).abs().max())
+              for n in (8, 16)]
+    assert errors[0] / errors[1] == pytest.approx(2**order, rel=0.15)
+
+
+def test_backward_integration_inverts_the_flow(float64):
+    A = torch.tensor([[0.2, -1.0], [1.0, 0.1]])
+    x0 = torch.randn(8, 2)
+    fwd = fm.integrate(lambda x, t: x @ A.T * (1 + t), x0, steps=200, method="rk4").x
+    back = fm.integrate(lambda x, t: x @ A.T * (1 + t), fwd, steps=200, method="rk4", t_span=(1.0, 0.0))
+    assert torch.allclose(back.x, x0, atol=1e-10)
+    assert float(back.times[0]) == 1.0 and float(back.times[-1]) == 0.0
+
+
+def test_exact_gaussian_field_transports_noise_to_the_target(float64, gen):
+    m, s = torch.tensor([2.0, -1.0]), 0.5
+    x0 = torch.randn(20_000, 2, generator=gen)
+    x1 = fm.integrate(_gaussian_field(m, s), x0, steps=50, method="rk4", keep_path=False).x
+    assert torch.allclose(x1.mean(0), m, atol=0.02)
+    assert torch.allclose(x1.std(0), torch.full((2,), s), atol=0.01)
+
+
+# --------------------------------------------------------------------------------------
+# divergence et log-vraisemblance
+# --------------------------------------------------------------------------------------
+
+
+def test_exact_divergence_of_a_linear_field_is_the_trace(float64):
+    A = torch.tensor([[0.5, 2.0, 0.0], [1.0, -1.5, 3.0], [0.0, 1.0, 0.25]])
+    x = torch.randn(7, 3)
+    u, div = fm.divergence(lambda x, t: x @ A.T + t, x, 0.3)
+    assert torch.allclose(div, torch.full((7,), float(torch.trace(A))), atol=1e-12)
+    assert torch.allclose(u, x @ A.T + 0.3)
+
+
+def test_hutchinson_divergence_is_unbiased(float64, gen):
+    A = torch.randn(4, 4, generator=gen)
+    x = torch.zeros(50_000, 4)
+    probe = (torch.randint(0, 2, (50_000, 4), generator=gen) * 2 - 1).double()
+    _, div = fm.divergence(lambda x, t: x @ A.T, x, 0.0, probe=probe)
+    assert float(div.mean()) == pytest.approx(float(torch.trace(A)), abs=0.05)
+
+
+@pytest.mark.parametrize("m,s", [((2.0, -1.0), 0.5), ((0.0, 0.0), 2.0)])
+def test_ode_log_likelihood_matches_the_analytic_density(m, s, float64, gen):
+    m = torch.tensor(m)
+    x = m + s * torch.randn(200, 2, generator=gen) * 1.5
+    ll = fm.log_likelihood(_gaussian_field(m, s), x, steps=40)
+    assert torch.allclose(ll.log_prob, _gaussian_log_prob(x, m, s), atol=1e-5)
+    assert ll.nfe == 160
+    # le x₀ atteint est l'antécédent exact : x₀ = (x - m)/s (application affine entre gaussiennes)
+    assert torch.allclose(ll.x0, (x - m) / s, atol=1e-6)
+    # une intégration trop grossière s'en écarte visiblement : le test peut échouer
+    rough = fm.log_likelihood(_gaussian_field(m, s), x, steps=2, method="euler").log_prob
+    assert not torch.allclose(rough, _gaussian_log_prob(x, m, s), atol=1e-2)
+
+
+def test_velocity_log_prob_works_under_no_grad_and_integrates_to_one(float64):
+    torch.manual_seed(0)
+    model = fm.VelocityField(dim=2, hidden=(32, 32), loglik_steps=20)
+    with torch.no_grad():
+        for p in model.net[-1].parameters():
+            p.mul_(5)  # un champ non trivial
+    xx, yy, grid = gm.plotting.density_grid(bound=7.0, resolution=120)
+    with torch.no_grad():
+        dens = model.log_prob(grid).exp()
+    mass = float(dens.sum()) * (14 / 119) ** 2
+    assert mass == pytest.approx(1.0, abs=0.02)
+
+
+# --------------------------------------------------------------------------------------
+# réseau, échantillonnage, formes, périphériques, erreurs
+# --------------------------------------------------------------------------------------
+
+
+def test_velocity_field_time_formats_and_shapes(device):
+    model = fm.make_velocity(fm.FMConfig(hidden=(16, 16), n_freq=3)).to(device)
+    x = torch.randn(5, 2, device=device)
+    out = model(x, 0.3)
+    assert out.shape == (5, 2) and out.device.type == device.type
+    assert torch.allclose(out, model(x, torch.full((5,), 0.3, device=device)), atol=1e-6)
+    assert torch.allclose(out, model(x, torch.full((5, 1), 0.3, device=device)), atol=1e-6)
+    assert not torch.allclose(out, model(x, 0.7))  # le temps compte
+    with pytest.raises(ValueError, match="t doit"):
+        model(x, torch.zeros(4, device=device))
+    with pytest.raises(ValueError, match="x doit"):
+        model(torch.randn(5, 3, device=device), 0.1)
+
+
+def test_sample_shapes_devices_and_trajectories(device):
+    model = fm.VelocityField(dim=3, hidden=(16,)).to(device)
+    g = torch.Generator(device=device).manual_seed(0)
+    sol = fm.sample(model, 7, steps=4, method="heun", generator=g, keep_path=True)
+    assert sol.x.shape == (7, 3) and sol.path.shape == (5, 7, 3) and sol.nfe == 8
+    assert sol.x.device.type == device.type
+    assert torch.equal(sol.path[-1], sol.x)
+    again = fm.sample(model, 7, steps=4, method="heun", generator=torch.Generator(device=device).manual_seed(0))
+    assert torch.equal(again.x, sol.x) and again.path is None
+    assert model.training  # le mode du modèle est rendu tel quel
+    ll = fm.log_likelihood(model, sol.x, steps=2)
+    assert ll.log_prob.shape == (7,) and ll.log_prob.device.type == device.type
+
+
+def test_path_stats_of_straight_and_curved_paths(float64):
+    t = torch.linspace(0, 1, 21)[:, None, None]
+    a, b = torch.randn(1, 30, 2), torch.randn(1, 30, 2)
+    straight = fm.path_stats((1 - t) * a + t * b)
+    assert straight.straightness == pytest.approx(0.0, abs=1e-12) and straight.length_ratio == pytest.approx(1.0)
+    bump = torch.sin(math.pi * t) * torch.tensor([0.0, 1.0])
+    curved = fm.path_stats((1 - t) * a + t * b + bump)
+    # S = ∫ ‖π cos(πt)‖² dt = π²/2 (à la discrétisation près)
+    assert curved.straightness == pytest.approx(math.pi**2 / 2, rel=0.01) and curved.length_ratio > 1
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: fm.conditional_path(torch.randn(4, 2), coupling="sinkhorn"), "coupling"),
+        (lambda: fm.conditional_path(torch.randn(4, 2), t=1.5), "t doit"),
+        (lambda: fm.conditional_path(torch.randn(4)), "x1"),
+        (lambda: fm.conditional_path(torch.randn(4, 2), x0=torch.randn(3, 2)), "x0"),
+        (lambda: fm.integrate(lambda x, t: x, torch.randn(3, 2), method="rk5"), "method"),
+        (lambda: fm.integrate(lambda x, t: x, torch.randn(3, 2), steps=0), "steps"),
+        (lambda: fm.integrate(lambda x, t: x, torch.randn(3, 2), t_span=(0.5, 0.5)), "t_span"),
+        (lambda: fm.sample(fm.VelocityField(hidden=(4,))), "n"),
+        (lambda: fm.ot_coupling(torch.randn(4, 2), torch.randn(5, 2)), "même nombre"),
+        (lambda: fm.FMConfig(activation="sigmoid"), "activation"),
+        (lambda: fm.fit_toy("moons", coupling="oui"), "coupling"),
+        (lambda: fm.path_stats(torch.randn(1, 4, 2)), "path"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
+
+
+def test_short_training_learns_a_shifted_gaussian():
+    """Quelques centaines de pas suffisent pour transporter 𝒩(0, I) sur 𝒩(m, s² I)."""
+    m, s = torch.tensor([3.0, -2.0]), 0.5
+    x = m + s * torch.randn(4096, 2, generator=torch.Generator().manual_seed(0))
+    model = fm.VelocityField(hidden=(64, 64), n_freq=2)
+    cfg = gm.TrainConfig(steps=300, batch_size=256, lr=3e-3, progress=False, device="cpu")
+    hist = gm.train(model, x, fm.loss, config=cfg)
+    assert hist.train["perte"][-1] < hist.train["perte"][0]
+    y = fm.sample(model, 4000, steps=10, generator=torch.Generator().manual_seed(1)).x
+    assert torch.allclose(y.mean(0), m, atol=0.1)
+    assert torch.allclose(y.std(0), torch.full((2,), s), atol=0.1)
