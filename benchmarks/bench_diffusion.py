@@ -24,18 +24,12 @@ Usage ::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import platform
 import statistics
-import sys
 from pathlib import Path
 
-import torch
-
-import genmodels as gm
 from genmodels import diffusion
 from genmodels.metrics import noise_floor, sliced_wasserstein
+from _report import machine_meta, write_report  # benchmarks/_report.py
 
 TARGETS = {"ancestral": 1.3, "ddim": 2.0}  # rapport SW2 / plancher à ne pas dépasser
 DATASETS = ("8gaussians", "checkerboard", "moons")
@@ -81,13 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                               "sample_seconds": statistics.mean(r[sampler]["sample_seconds"] for r in mine),
                               "met": ratio <= target and entry["train_seconds"] <= TIME_BUDGET_S}
         summary[name] = entry
-    meta = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.platform(),
-            "processor": platform.processor(), "python": sys.version.split()[0], "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "genmodels": gm.__version__, "n": N, "pairs": pairs}
-    args.out.mkdir(parents=True, exist_ok=True)
+    meta = machine_meta(n=N, pairs=pairs)
     tag = "diffusion" if list(args.datasets) == list(DATASETS) else "diffusion_" + "_".join(args.datasets)
-    (args.out / f"{tag}.json").write_text(json.dumps({"meta": meta, "runs": rows, "summary": summary}, indent=2),
-                                          encoding="utf-8")
     lines = ["| densité | plancher SW2 | ancestral 1000 pas : SW2 (rapport) | DDIM 50 pas : SW2 (rapport) "
              "| entraînement (s) | tirage 1000 / 50 pas (s) | atteint |", "|---|---|---|---|---|---|---|"]
     for name, s in summary.items():
@@ -96,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"| {d['sw']:.3f} ({d['ratio']:.2f} ≤ {d['target']}) | {s['train_seconds']:.1f} "
                      f"| {a['sample_seconds']:.1f} / {d['sample_seconds']:.2f} | {'oui' if a['met'] and d['met'] else 'non'} |")
     table = "\n".join(lines)
-    (args.out / f"{tag}.md").write_text(f"# Diffusion — {meta['date']}\n\n{table}\n\n{json.dumps(meta)}\n", encoding="utf-8")
+    write_report(args.out, tag, "Diffusion", meta, table, runs=rows, summary=summary)
     print(table)
     return 0
 

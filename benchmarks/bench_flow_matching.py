@@ -26,20 +26,12 @@ Usage ::
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import json
-import platform
 import statistics
-import sys
-from pathlib import Path
 
-import torch
-
-import genmodels as gm
 from genmodels import flow_matching as fm
 from genmodels import metrics
 from genmodels.datasets import get_toy
+from _report import base_parser, machine_meta, write_report  # benchmarks/_report.py
 
 DATASETS = ("8gaussians", "checkerboard", "moons")
 KL_TARGETS = {"8gaussians": 0.03, "moons": 0.03}
@@ -66,13 +58,9 @@ def run_one(name: str, coupling: str, seed: int, steps: int | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="une seule graine")
-    parser.add_argument("--seeds", type=int, default=3, help="nombre de graines (défaut : 3)")
-    parser.add_argument("--steps", type=int, default=None, help="itérations (défaut : RECOMMENDED_TRAINING)")
+    parser = base_parser(__doc__)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--couplings", nargs="+", default=list(fm.COUPLINGS), choices=fm.COUPLINGS)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/resultats"), help="dossier de sortie")
     parser.add_argument("--tag", default="", help="suffixe des fichiers de sortie")
     args = parser.parse_args(argv)
     seeds = 1 if args.quick else args.seeds
@@ -100,13 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                 "floor": floors[name]["mean"], "ratio": round(ratio, 3), "ratio_target": ratio_target,
                 "sw2_met": ratio <= ratio_target, "seconds": round(secs, 1), "time_met": secs <= TIME_BUDGET_S,
                 "loglik_step_error": max(r["loglik_step_error"] for r in sel)})
-    meta = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.platform(),
-            "processor": platform.processor(), "python": sys.version.split()[0], "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "genmodels": gm.__version__, "seeds": seeds}
-    args.out.mkdir(parents=True, exist_ok=True)
+    meta = machine_meta(seeds=seeds)
     stem = f"flow_matching{args.tag}"
-    (args.out / f"{stem}.json").write_text(
-        json.dumps({"meta": meta, "floors": floors, "runs": rows, "summary": summary}, indent=2), encoding="utf-8")
     lines = ["| densité | couplage | KL (nats) | objectif KL | SW2 Euler (≤ pas visés) | plancher | rapport "
              "| objectif | SW2 Euler 20 | temps (s) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
@@ -117,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"(≤ {max_steps} pas) | {s['floor']:.3f} | {s['ratio']:.2f} | ≤ {s['ratio_target']} : "
                      f"{'oui' if s['sw2_met'] else 'non'} | {s['sw2_euler20']:.3f} | {s['seconds']:.1f} |")
     table = "\n".join(lines)
-    (args.out / f"{stem}.md").write_text(f"# Flow matching — {meta['date']}\n\n{table}\n\n{json.dumps(meta)}\n",
-                                         encoding="utf-8")
+    write_report(args.out, stem, "Flow matching", meta, table, floors=floors, runs=rows, summary=summary)
     print(table)
     return 0
 

@@ -15,18 +15,10 @@ Usage ::
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import json
-import platform
 import statistics
-import sys
-from pathlib import Path
 
-import torch
-
-import genmodels as gm
 from genmodels import flows
+from _report import base_parser, machine_meta, write_report  # benchmarks/_report.py
 
 TARGETS = {"8gaussians": 0.05, "moons": 0.05, "checkerboard": 0.10}
 TIME_BUDGET_S = 60.0
@@ -41,12 +33,8 @@ def run_one(name: str, seed: int, steps: int, n_train: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="une seule graine")
-    parser.add_argument("--seeds", type=int, default=3, help="nombre de graines (défaut : 3)")
-    parser.add_argument("--steps", type=int, default=None, help="itérations (défaut : celles de RECOMMENDED_TRAINING)")
+    parser = base_parser(__doc__)
     parser.add_argument("--n-train", type=int, default=20_000, help="taille de la base d'apprentissage")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/resultats"), help="dossier de sortie")
     args = parser.parse_args(argv)
     seeds = 1 if args.quick else args.seeds
     steps = args.steps or flows.RECOMMENDED_TRAINING["steps"]
@@ -59,17 +47,13 @@ def main(argv: list[str] | None = None) -> int:
         summary[name] = {"kl_mean": statistics.mean(kls), "kl_min": min(kls), "kl_max": max(kls),
                          "seconds_mean": statistics.mean(secs), "target_kl": target,
                          "met": statistics.mean(kls) <= target and statistics.mean(secs) <= TIME_BUDGET_S}
-    meta = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.platform(),
-            "processor": platform.processor(), "python": sys.version.split()[0], "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "genmodels": gm.__version__}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "flows.json").write_text(json.dumps({"meta": meta, "runs": rows, "summary": summary}, indent=2), encoding="utf-8")
+    meta = machine_meta()
     lines = ["| densité | KL moyen (nats) | min–max | objectif | temps moyen (s) | atteint |", "|---|---|---|---|---|---|"]
     for name, s in summary.items():
         lines.append(f"| {name} | {s['kl_mean']:.3f} | {s['kl_min']:.3f}–{s['kl_max']:.3f} | ≤ {s['target_kl']:.2f} "
                      f"| {s['seconds_mean']:.1f} | {'oui' if s['met'] else 'non'} |")
     table = "\n".join(lines)
-    (args.out / "flows.md").write_text(f"# Flots normalisants — {meta['date']}\n\n{table}\n\n{json.dumps(meta)}\n", encoding="utf-8")
+    write_report(args.out, "flows", "Flots normalisants", meta, table, runs=rows, summary=summary)
     print(table)
     return 0
 

@@ -20,19 +20,11 @@ Usage ::
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import json
-import platform
 import statistics
-import sys
-from pathlib import Path
 
-import torch
-
-import genmodels as gm
 from genmodels import gan, metrics
 from genmodels.datasets import get_toy
+from _report import base_parser, machine_meta, write_report  # benchmarks/_report.py
 
 DATASET = "8gaussians"
 N_TEST = 5000
@@ -51,12 +43,8 @@ def run_one(objective: str, seed: int, steps: int | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="une seule graine")
-    parser.add_argument("--seeds", type=int, default=3, help="nombre de graines (défaut : 3)")
-    parser.add_argument("--steps", type=int, default=None, help="itérations (défaut : RECOMMENDED_TRAINING)")
+    parser = base_parser(__doc__)
     parser.add_argument("--with-gan", action="store_true", help="mesurer aussi le GAN d'origine")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/resultats"), help="dossier de sortie")
     args = parser.parse_args(argv)
     seeds = 1 if args.quick else args.seeds
     objectives = ["wgan-gp", "gan"] if args.with_gan else ["wgan-gp"]
@@ -72,13 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                         "ratio_max": max(sws) / floor.mean, "modes_min": min(r["modes"] for r in mine),
                         "seconds_max": max(secs),
                         "met": all_modes and max(sws) <= FLOOR_FACTOR * floor.mean and max(secs) <= TIME_BUDGET_S}
-    meta = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.platform(),
-            "processor": platform.processor(), "python": sys.version.split()[0], "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "genmodels": gm.__version__,
-            "noise_floor": {"mean": floor.mean, "q95": floor.q95}}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gan.json").write_text(json.dumps({"meta": meta, "runs": rows, "summary": summary}, indent=2),
-                                       encoding="utf-8")
+    meta = machine_meta(noise_floor={"mean": floor.mean, "q95": floor.q95})
     lines = ["| objectif | graine | modes | SW2 | SW2 / plancher | temps (s) |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['objective']} | {r['seed']} | {r['modes']}/8 | {r['sw2']:.3f} | "
@@ -90,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{TIME_BUDGET_S:.0f} s : {'oui' if s['met'] else 'non'} (SW2 max / plancher = "
                      f"{s['ratio_max']:.2f}, modes min = {s['modes_min']}, temps max = {s['seconds_max']:.1f} s)")
     table = "\n".join(lines)
-    (args.out / "gan.md").write_text(f"# GAN — {meta['date']}\n\n{table}\n\n{json.dumps(meta)}\n", encoding="utf-8")
+    write_report(args.out, "gan", "GAN", meta, table, runs=rows, summary=summary)
     print(table)
     return 0
 

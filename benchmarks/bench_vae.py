@@ -22,18 +22,12 @@ Usage ::
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import json
-import platform
 import statistics
-import sys
-from pathlib import Path
 
 import torch
 
-import genmodels as gm
 from genmodels import vae
+from _report import base_parser, machine_meta, write_report  # benchmarks/_report.py
 
 VARIANTS = {"normal": {}, "mixture": {"prior": "mixture"}, "conditional": {"conditional": True}}
 TIME_BUDGET_S = 90.0
@@ -60,13 +54,9 @@ def run_one(variant: str, seed: int, steps: int | None, k: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="une seule graine")
-    parser.add_argument("--seeds", type=int, default=3, help="nombre de graines (défaut : 3)")
-    parser.add_argument("--steps", type=int, default=None, help="itérations (défaut : vae.RECOMMENDED_TRAINING)")
+    parser = base_parser(__doc__)
     parser.add_argument("--k", type=int, default=1000, help="tirages d'importance de la borne IWAE")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/resultats"), help="dossier de sortie")
     args = parser.parse_args(argv)
     seeds = 1 if args.quick else args.seeds
     rows = [run_one(v, s, args.steps, args.k) for v in args.variants for s in range(seeds)]
@@ -82,11 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         mean["time_ok"] = mean["train_seconds"] <= TIME_BUDGET_S
         mean["met"] = mean["beats_baseline"] and mean["within_floor"] and mean["time_ok"]
         summary[v] = mean
-    meta = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.platform(),
-            "processor": platform.processor(), "python": sys.version.split()[0], "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "genmodels": gm.__version__, "seeds": seeds}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "vae.json").write_text(json.dumps({"meta": meta, "runs": rows, "summary": summary}, indent=2), encoding="utf-8")
+    meta = machine_meta(seeds=seeds)
     lines = ["| variante | ELBO test | IWAE test | FD moyennes | FD tirages | FD gaussienne | plancher | "
              "< gaussienne | ≤ 1,5 × plancher | temps (s) | atteint |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     yes = {True: "oui", False: "non"}
@@ -95,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"| {s['fd_baseline']:.2f} | {s['fd_floor']:.2f} | {yes[s['beats_baseline']]} "
                      f"| {yes[s['within_floor']]} | {s['train_seconds']:.1f} | {yes[s['met']]} |")
     table = "\n".join(lines)
-    (args.out / "vae.md").write_text(f"# VAE — {meta['date']}\n\n{table}\n\n{json.dumps(meta)}\n", encoding="utf-8")
+    write_report(args.out, "vae", "VAE", meta, table, runs=rows, summary=summary)
     print(table)
     return 0
 

@@ -154,3 +154,34 @@ def test_setup_cell_runs_outside_the_repository_and_explains_a_missing_package(m
             assert result == "ok", f"{name} : {result}"
         else:
             assert result.startswith("ImportError") and "pip install -r requirements.txt" in result, name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_plotting_cell_is_a_numbered_figure_with_alt_text(path):
+    """Une cellule qui dessine une figure a une légende, un nom (pour {numref}) et un texte alternatif."""
+    import jupytext
+
+    for cell in jupytext.read(path).cells:
+        if cell.cell_type != "code" or "plt.subplots" not in cell.source:
+            continue
+        meta = cell.metadata.get("mystnb", {})
+        figure, image = meta.get("figure", {}), meta.get("image", {})
+        first = cell.source.strip().splitlines()[0]
+        assert figure.get("caption") and figure.get("name"), f"{path.name} : figure sans légende ni nom ({first})"
+        assert len(image.get("alt", "")) > 20, f"{path.name} : figure sans texte alternatif ({first})"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_figure_cells_do_not_echo_a_return_value(path):
+    """Une cellule-figure ne se termine pas par une expression affichée (« <Axes: …> ») :
+    myst-nb envelopperait cette sortie texte dans une seconde figure au même nom."""
+    import ast
+
+    import jupytext
+
+    for cell in jupytext.read(path).cells:
+        if cell.cell_type != "code" or "figure" not in cell.metadata.get("mystnb", {}):
+            continue
+        source = cell.source.rstrip()
+        last = ast.parse(source).body[-1]
+        assert not isinstance(last, ast.Expr) or source.endswith(";"), f"{path.name} : terminez par « ; » ({source[-60:]})"

@@ -41,6 +41,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from .nn import ACTIVATIONS as _ACTIVATIONS
 from .utils import check_positive_int
 
 __all__ = [
@@ -70,7 +71,6 @@ __all__ = [
 
 _SCHEDULES = ("linear", "cosine")
 _SIGMAS = ("posterior", "beta")
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU}
 
 
 # --------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .nn import ACTIVATIONS as _ACTIVATIONS
 from .nn import MLP
 from .utils import check_positive_int
 
@@ -83,7 +84,6 @@ __all__ = [
 ]
 
 _LOG_2PI = math.log(2 * math.pi)
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 COUPLINGS = ("independent", "ot")
 METHODS = {"euler": 1, "midpoint": 2, "heun": 2, "rk4": 4}
 """Schémas d'intégration et leur nombre d'évaluations du champ par pas."""

@@ -38,6 +38,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from .nn import ACTIVATIONS as _ACTIVATIONS
 from .nn import MLP
 from .utils import check_positive_int
 
@@ -56,7 +57,6 @@ __all__ = [
 ]
 
 _LOG_2PI = math.log(2 * math.pi)
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 
 
 def _check_input(name: str, x: torch.Tensor, dim: int) -> None:

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .nn import ACTIVATIONS as _ACTIVATIONS
 from .nn import MLP
 from .utils import as_tensor, check_positive_int
 
@@ -76,12 +77,6 @@ __all__ = [
     "fit_digits",
 ]
 
-_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "leaky_relu": lambda: nn.LeakyReLU(0.2),
-    "silu": nn.SiLU,
-    "tanh": nn.Tanh,
-}
 _OUTPUTS = ("identity", "tanh")
 _OBJECTIVES = ("gan", "wgan-gp")
 _GENERATOR_LOSSES = ("non-saturating", "saturating")

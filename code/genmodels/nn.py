@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from .utils import check_positive_int
 
-__all__ = ["MLP"]
+__all__ = ["MLP", "ACTIVATIONS"]
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+}
+"""Activations permises dans les configurations des familles (nom → fabrique de module)."""
 
 
 class MLP(nn.Sequential):
