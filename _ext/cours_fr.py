@@ -3,6 +3,10 @@
 * Titres français pour sphinx-proof : sphinx-proof 0.4 écrit « Proof. » en tête de
   chaque démonstration, quelle que soit la langue ; on remplace la directive
   ``prf:proof`` par une variante qui écrit « Démonstration. ».
+* Carnet exécuté téléchargeable : sphinx-book-theme ne propose le ``.ipynb`` d'un chapitre
+  MyST que si des boutons de lancement (Binder, Colab…) sont configurés. On copie donc
+  nous-mêmes le carnet exécuté par myst-nb (``_build/jupyter_execute/``) dans ``_sources/``
+  et l'on ajoute l'entrée ``.ipynb`` au menu de téléchargement.
 * MathJax 3 hors ligne : par défaut, le HTML charge MathJax depuis un CDN et les formules
   ne s'affichent pas sans réseau. On copie le fichier autonome ``tex-svg-full.js`` du
   paquet ``django-static-mathjax`` (MathJax 3.2.2) dans ``_static/mathjax/`` ; la
@@ -68,8 +72,23 @@ def _copy_mathjax(app, exception) -> None:
     shutil.copyfile(mathjax_source(), target)
 
 
+def offer_executed_notebook(app, pagename, templatename, context, doctree) -> None:
+    """Rend le carnet exécuté de la page téléchargeable (entrée ``.ipynb`` du menu)."""
+    if context.get("ipynb_source") or not str(context.get("sourcename", "")).endswith((".md", ".md.txt")):
+        return
+    executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+    if not executed.is_file():
+        return  # page sans code : rien à télécharger de plus que la source
+    target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(executed, target)
+    context["ipynb_source"] = f"{pagename}.ipynb"
+
+
 def setup(app):
     ProofDomain.directives = {**ProofDomain.directives, "proof": DemonstrationDirective}
     app.connect("config-inited", _check_mathjax)
     app.connect("build-finished", _copy_mathjax)
-    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "0.2"}
+    # avant les boutons d'en-tête de sphinx-book-theme (priorité 501), qui lisent ipynb_source
+    app.connect("html-page-context", offer_executed_notebook, priority=500)
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "0.3"}

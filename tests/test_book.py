@@ -74,9 +74,9 @@ def test_local_extension_translates_proof_title_and_registers_mathjax_copy():
 
     cours_fr = _load_extension()
     events = []
-    cours_fr.setup(SimpleNamespace(connect=lambda name, fn: events.append(name)))
+    cours_fr.setup(SimpleNamespace(connect=lambda name, fn, **kw: events.append(name)))
     assert ProofDomain.directives["proof"] is cours_fr.DemonstrationDirective
-    assert {"config-inited", "build-finished"} <= set(events)
+    assert {"config-inited", "build-finished", "html-page-context"} <= set(events)
 
 
 def test_mathjax_is_shipped_with_the_book(tmp_path):
@@ -185,3 +185,20 @@ def test_figure_cells_do_not_echo_a_return_value(path):
         source = cell.source.rstrip()
         last = ast.parse(source).body[-1]
         assert not isinstance(last, ast.Expr) or source.endswith(";"), f"{path.name} : terminez par « ; » ({source[-60:]})"
+
+
+def test_executed_notebook_is_offered_for_download(tmp_path):
+    """Le carnet exécuté par myst-nb est copié dans _sources/ et proposé au téléchargement."""
+    cours_fr = _load_extension()
+    out = tmp_path / "html"
+    executed = tmp_path / "jupyter_execute" / "chapters" / "03_flots.ipynb"
+    executed.parent.mkdir(parents=True)
+    executed.write_text('{"cells": []}', encoding="utf-8")
+    app = SimpleNamespace(outdir=out)
+    context = {"sourcename": "chapters/03_flots.md"}
+    cours_fr.offer_executed_notebook(app, "chapters/03_flots", "page.html", context, None)
+    assert context["ipynb_source"] == "chapters/03_flots.ipynb"
+    assert (out / "_sources" / "chapters" / "03_flots.ipynb").read_text(encoding="utf-8") == '{"cells": []}'
+    page = {"sourcename": "chapters/notations.md"}  # page sans code : pas de carnet
+    cours_fr.offer_executed_notebook(app, "chapters/notations", "page.html", page, None)
+    assert "ipynb_source" not in page
