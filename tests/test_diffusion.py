@@ -243,22 +243,6 @@ def test_sample_shapes_dtypes_devices(device):
     assert diffusion.loss(model, x).device.type == device.type
 
 
-def test_ema_tracks_weights_and_is_used_for_sampling():
-    torch.manual_seed(0)
-    model = make_diffusion(DiffusionConfig(T=20, hidden=8, n_blocks=1, ema_decay=0.5))
-    with torch.no_grad():
-        for p in model.net.parameters():
-            p.add_(1.0)
-    model.train()
-    diffusion.loss(model, torch.randn(8, 2))  # une mise à jour : d = min(0.5, 1/10)
-    for p_ema, p in zip(model.ema_net.parameters(), model.net.parameters()):
-        assert not p_ema.requires_grad
-        assert torch.allclose(p_ema, p, atol=0.11)
-    assert model.denoiser() is model.net
-    model.eval()
-    assert model.denoiser() is model.ema_net
-
-
 def test_tiny_training_learns_a_shifted_gaussian():
     """Pipeline complet : quelques centaines de pas suffisent pour une gaussienne décalée."""
     import genmodels as gm
@@ -313,7 +297,5 @@ def test_bad_arguments_raise_clear_errors():
         DiffusionConfig(schedule="sigmoid")
     with pytest.raises(ValueError, match="sigma"):
         DiffusionConfig(sigma="seed")
-    with pytest.raises(ValueError, match="ema_decay"):
-        Diffusion(nn.Identity(), NoiseSchedule(10), dim=2, ema_decay=1.5)
     with pytest.raises(TypeError, match="NoiseSchedule"):
         Diffusion(nn.Identity(), None, dim=2)

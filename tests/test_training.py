@@ -151,6 +151,9 @@ def test_cosine_schedule_drives_every_optimizer():
         ({"grad_clip": 0.0}, "grad_clip"),
         ({"lr_schedule": "linear"}, "lr_schedule"),
         ({"warmup_steps": -1}, "warmup_steps"),
+        ({"ema_decay": 1.0}, "ema_decay"),
+        ({"ema_decay": 0}, "ema_decay"),
+        ({"max_seconds": 0.0}, "max_seconds"),
     ],
 )
 def test_bad_config_raises(kwargs, message):
@@ -173,3 +176,49 @@ def test_progress_bar_prints_one_final_line(capsys):
     train(nn.Linear(3, 1), _linear_data(), _mse, config=TrainConfig(steps=50, desc="essai"))
     out = capsys.readouterr().out
     assert "essai" in out and "50/50" in out
+
+
+def test_weight_average_follows_its_recurrence_and_is_returned():
+    """Le modèle rendu porte la moyenne exponentielle θ̄_{k+1} = d_k θ̄_k + (1 - d_k) θ_{k+1} des itérés."""
+    c, lr, n, decay = torch.tensor([3.0, -1.0]), 0.1, 40, 0.9
+    model = nn.Module()
+    model.w = nn.Parameter(torch.zeros(2))
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    step = Step(lambda m, b: 0.5 * (m.w - c).square().sum() + 0 * b.sum(), opt)
+    train(model, torch.zeros(8, 1), config=TrainConfig(steps=n, progress=False, ema_decay=decay), steps=[step])
+    theta, avg = torch.zeros(2), torch.zeros(2)
+    for k in range(n):
+        theta = theta - lr * (theta - c)  # descente de gradient exacte
+        d = min(decay, (1 + k) / (10 + k))
+        avg = d * avg + (1 - d) * theta
+    assert torch.allclose(model.w.detach(), avg, atol=1e-6)
+    assert not torch.allclose(model.w.detach(), theta, atol=1e-2)  # ce n'est pas le dernier itéré
+
+
+def test_weight_average_is_what_validation_sees():
+    model = nn.Linear(3, 1)
+    seen = []
+
+    def val_fn(m, d):
+        seen.append(m.weight.detach().clone())
+        return 0.0
+
+    cfg = TrainConfig(steps=20, eval_every=20, lr=0.1, progress=False, ema_decay=0.5, restore_best=False)
+    train(model, _linear_data(), _mse, config=cfg, val_data=_linear_data(), val_fn=val_fn)
+    assert torch.equal(seen[-1], model.weight.detach())  # validé = rendu = poids moyennés
+
+
+def test_time_limit_stops_training():
+    import time as _time
+
+    def slow(m, b):
+        _time.sleep(0.02)
+        return _mse(m, b)
+
+    history = train(nn.Linear(3, 1), _linear_data(), slow,
+                    config=TrainConfig(steps=10_000, progress=False, max_seconds=0.2))
+    assert history.time_limited
+    assert 1 <= history.steps[-1] < 100
+    assert history.seconds < 2.0
+    full = train(nn.Linear(3, 1), _linear_data(), _mse, config=TrainConfig(steps=5, progress=False, max_seconds=60))
+    assert not full.time_limited and full.steps[-1] == 5

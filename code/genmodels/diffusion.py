@@ -31,7 +31,6 @@ Exemple ::
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Sequence
@@ -294,15 +293,9 @@ class Diffusion(nn.Module):
         dim: dimension des données.
         sigma: variance du débruiteur ancestral, ``"posterior"`` (σ_t² = β̃_t, celle de
             q(z_{t-1} | z_t, x)) ou ``"beta"`` (σ_t² = β_t).
-        ema_decay: si donné (dans ]0, 1[), le modèle garde une moyenne glissante
-            exponentielle des poids du réseau, θ_EMA ← d θ_EMA + (1 - d) θ, mise à jour à
-            chaque appel de :func:`loss` en mode entraînement ; l'échantillonnage (et
-            :meth:`predict_noise`) l'utilise hors du mode entraînement. Elle lisse le bruit
-            des derniers pas de gradient, une pratique courante des modèles de diffusion.
     """
 
-    def __init__(self, net: nn.Module, schedule: NoiseSchedule, dim: int, sigma: str = "posterior",
-                 ema_decay: float | None = None) -> None:
+    def __init__(self, net: nn.Module, schedule: NoiseSchedule, dim: int, sigma: str = "posterior") -> None:
         super().__init__()
         self.dim = check_positive_int("dim", dim)
         if not isinstance(schedule, NoiseSchedule):
@@ -314,33 +307,6 @@ class Diffusion(nn.Module):
         self.sigma = sigma
         self.register_buffer("shift", torch.zeros(self.dim))
         self.register_buffer("scale", torch.ones(()))
-        self.ema_decay = None
-        self.ema_net: nn.Module | None = None
-        if ema_decay is not None:
-            if not (isinstance(ema_decay, float) and 0 < ema_decay < 1):
-                raise ValueError(f"ema_decay doit être None ou un réel de ]0, 1[, reçu {ema_decay!r}.")
-            self.ema_decay = ema_decay
-            self.ema_net = copy.deepcopy(net).requires_grad_(False)  # hors de model.parameters() entraînables
-            self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
-
-    @torch.no_grad()
-    def update_ema(self) -> None:
-        """Un pas de la moyenne glissante : θ_EMA ← d θ_EMA + (1 - d) θ, avec d = min(decay, (1 + k)/(10 + k)).
-
-        Le facteur (1 + k)/(10 + k) (k : nombre de mises à jour) raccourcit la mémoire au
-        début, quand les poids initiaux n'ont rien appris. Sans EMA, ne fait rien.
-        """
-        if self.ema_net is None:
-            return
-        k = int(self.ema_updates)
-        d = min(self.ema_decay, (1 + k) / (10 + k))
-        for p_ema, p in zip(self.ema_net.parameters(), self.net.parameters()):
-            p_ema.lerp_(p.detach(), 1 - d)
-        self.ema_updates += 1
-
-    def denoiser(self) -> nn.Module:
-        """Le réseau à évaluer : la moyenne glissante hors du mode entraînement (s'il y en a une), sinon ``net``."""
-        return self.ema_net if (self.ema_net is not None and not self.training) else self.net
 
     @property
     def T(self) -> int:
@@ -442,7 +408,7 @@ class Diffusion(nn.Module):
         """ε̂_θ(z_t, t), ``(batch, dim)``."""
         z_t = self._check_x("z_t", z_t)
         t = self._check_batch_t(z_t, t)
-        return self.denoiser()(z_t, t)
+        return self.net(z_t, t)
 
     def predict_x0(self, z_t: torch.Tensor, t: torch.Tensor | int, eps: torch.Tensor | None = None) -> torch.Tensor:
         """Estimation de la donnée : x̂ = (z_t - √(1 - ᾱ_t) ε̂) / √ᾱ_t."""
@@ -531,7 +497,7 @@ class Diffusion(nn.Module):
                 kept_z.append(self.denormalize(state).cpu())
 
         s = self.schedule
-        net = self.denoiser()
+        net = self.net
         for i, t in enumerate(times):
             remember(i, t, z)
             tt = torch.full((n,), t, dtype=torch.long, device=self.device)
@@ -573,12 +539,10 @@ def loss(model: Diffusion, x: torch.Tensor) -> torch.Tensor:
             :meth:`Diffusion.normalize`).
     """
     x = model.normalize(model._check_x("x", x))
-    if model.training:
-        model.update_ema()  # les poids viennent d'être modifiés par le pas d'optimisation précédent
     t = torch.randint(1, model.T + 1, (x.shape[0],), device=x.device)
     eps = torch.randn_like(x)
     z_t = model.q_sample(x, t, noise=eps)
-    return (eps - model.denoiser()(z_t, t)).square().mean()
+    return (eps - model.net(z_t, t)).square().mean()
 
 
 # --------------------------------------------------------------------------------------
@@ -598,7 +562,6 @@ class DiffusionConfig:
     time_dim: int = 64  # dimension du plongement sinusoïdal de t
     activation: str = "silu"  # "silu", "relu" ou "gelu"
     sigma: str = "posterior"  # variance du débruiteur ancestral : "posterior" (β̃_t) ou "beta" (β_t)
-    ema_decay: float | None = None  # moyenne glissante des poids pour l'échantillonnage (None : aucune)
 
     def __post_init__(self) -> None:
         check_positive_int("dim", self.dim)
@@ -618,7 +581,7 @@ def make_diffusion(config: DiffusionConfig | None = None, x: torch.Tensor | None
     """Construit le modèle décrit par ``config`` ; si ``x`` est donné, fixe la réduction des données sur ``x``."""
     cfg = config or DiffusionConfig()
     net = Denoiser(cfg.dim, cfg.hidden, cfg.n_blocks, cfg.time_dim, cfg.activation)
-    model = Diffusion(net, NoiseSchedule(cfg.T, cfg.schedule), cfg.dim, cfg.sigma, cfg.ema_decay)
+    model = Diffusion(net, NoiseSchedule(cfg.T, cfg.schedule), cfg.dim, cfg.sigma)
     if x is not None:
         model.fit_scaling(x)
     return model

@@ -28,7 +28,8 @@ from tqdm.std import tqdm
 
 from .utils import check_positive_int, get_device, seed_everything
 
-__all__ = ["TrainConfig", "Step", "History", "TrainingDivergedError", "train", "iterate_minibatches", "lr_factor"]
+__all__ = ["TrainConfig", "Step", "History", "TrainingDivergedError", "train", "iterate_minibatches", "lr_factor",
+           "WeightAverage"]
 
 Batch = Union[torch.Tensor, tuple]
 LossFn = Callable[[nn.Module, Batch], Union[torch.Tensor, dict]]
@@ -76,6 +77,8 @@ class TrainConfig:
     device: str | None = None  # None : CUDA si disponible, sinon CPU
     progress: bool = True  # barre de progression
     desc: str = "entraînement"  # libellé de la barre de progression
+    ema_decay: float | None = None  # moyenne exponentielle des poids, décroissance d ∈ ]0, 1[ (None : aucune)
+    max_seconds: float | None = None  # plafond de durée : arrêt après ce temps (None : aucun)
 
     def __post_init__(self) -> None:
         check_positive_int("steps", self.steps)
@@ -90,6 +93,10 @@ class TrainConfig:
             raise ValueError(f"lr_schedule={self.lr_schedule!r} inconnu ; valeurs permises : {', '.join(_LR_SCHEDULES)}.")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip doit être None ou un réel > 0, reçu {self.grad_clip!r}.")
+        if self.ema_decay is not None and not (isinstance(self.ema_decay, float) and 0 < self.ema_decay < 1):
+            raise ValueError(f"ema_decay doit être None ou un réel de ]0, 1[, reçu {self.ema_decay!r}.")
+        if self.max_seconds is not None and not (isinstance(self.max_seconds, (int, float)) and self.max_seconds > 0):
+            raise ValueError(f"max_seconds doit être None ou un réel > 0, reçu {self.max_seconds!r}.")
 
 
 @dataclass
@@ -132,6 +139,7 @@ class History:
         best_step: itération du meilleur point de validation (ou dernière itération).
         best_val: meilleure perte de validation (``nan`` sans validation).
         stopped_early: ``True`` si l'arrêt prématuré a interrompu l'entraînement.
+        time_limited: ``True`` si le plafond ``max_seconds`` a interrompu l'entraînement.
         seconds: durée de l'entraînement.
         device: périphérique utilisé.
     """
@@ -143,6 +151,7 @@ class History:
     best_step: int = 0
     best_val: float = math.nan
     stopped_early: bool = False
+    time_limited: bool = False
     seconds: float = 0.0
     device: str = "cpu"
 
@@ -154,6 +163,45 @@ class History:
         if name not in self.train:
             raise ValueError(f"name={name!r} inconnu ; pertes enregistrées : {', '.join(self.train)}.")
         return self.train[name][-1]
+
+
+class WeightAverage:
+    """Moyenne exponentielle des poids (EMA) : θ̄ ← d_k θ̄ + (1 - d_k) θ après chaque itération.
+
+    La décroissance effective d_k = min(d, (1 + k) / (10 + k)) (k : nombre de mises à jour)
+    oublie vite les poids initiaux, qui n'ont rien appris. Les poids moyennés fluctuent
+    moins que les derniers poids de la descente de gradient stochastique : c'est eux qu'on
+    garde pour échantillonner (Polyak & Juditsky, 1992 ; Ho et al., 2020). Seuls les
+    paramètres entraînables sont moyennés (pas les tampons).
+
+    Args:
+        model: le réseau dont on moyenne les paramètres.
+        decay: la décroissance d ∈ ]0, 1[ (0,999 : moyenne sur ≈ 1 000 itérations).
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        if not (isinstance(decay, float) and 0 < decay < 1):
+            raise ValueError(f"decay doit être un réel de ]0, 1[, reçu {decay!r}.")
+        self.decay = decay
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.shadow = [p.detach().clone() for p in self.params]
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """Un pas de la moyenne, avec les poids courants."""
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for avg, p in zip(self.shadow, self.params):
+            avg.lerp_(p.detach(), 1 - d)
+        self.updates += 1
+
+    @torch.no_grad()
+    def swap(self) -> None:
+        """Échange les poids courants et les poids moyennés (deux appels rétablissent l'état)."""
+        for avg, p in zip(self.shadow, self.params):
+            tmp = p.detach().clone()
+            p.copy_(avg)
+            avg.copy_(tmp)
 
 
 def _batch_size_of(data: Batch) -> int:
@@ -243,6 +291,12 @@ def train(
         val_fn: ``val_fn(model, val_data) -> float`` ; par défaut, la moyenne de la perte de
             la première étape sur ``val_data``.
 
+    Avec ``config.ema_decay``, une :class:`WeightAverage` suit les poids après chaque
+    itération ; la validation voit les poids moyennés et le modèle rendu les porte. Avec
+    ``config.max_seconds``, l'entraînement s'arrête dès que ce temps est dépassé
+    (``history.time_limited``) : un plafond de sécurité pour les budgets égaux des bancs
+    d'essai (le calendrier du taux reste calculé sur ``config.steps``).
+
     Raises:
         TrainingDivergedError: si une perte devient NaN ou infinie.
     """
@@ -283,6 +337,7 @@ def train(
     count = 0
     best_state: dict[str, Any] | None = None
     bad_evals = 0
+    ema = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay is not None else None
     start = time.perf_counter()
 
     bar = tqdm(
@@ -322,8 +377,13 @@ def train(
                         sums[k] = sums.get(k, 0.0) + float(v.detach() if isinstance(v, torch.Tensor) else v) / step.repeat
             count += 1
             bar.update(1)
+            if ema is not None:
+                ema.update()
+            out_of_time = cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds
+            if out_of_time:
+                history.time_limited = it < cfg.steps
 
-            if it % cfg.eval_every == 0 or it == cfg.steps:
+            if it % cfg.eval_every == 0 or it == cfg.steps or out_of_time:
                 history.steps.append(it)
                 for k, v in sums.items():
                     history.train.setdefault(k, []).append(v / count)
@@ -331,8 +391,9 @@ def train(
                 sums, count = {}, 0
                 if val_data is not None:
                     model.eval()
+                    if ema is not None:  # on valide (et on garde) les poids moyennés
+                        ema.swap()
                     val = float(val_fn(model, val_data))
-                    model.train()
                     history.val_steps.append(it)
                     history.val.append(val)
                     postfix["val"] = f"{val:.3g}"
@@ -343,14 +404,21 @@ def train(
                             best_state = copy.deepcopy(model.state_dict())
                     else:
                         bad_evals += 1
+                    if ema is not None:
+                        ema.swap()
+                    model.train()
                 bar.set_postfix(postfix, refresh=False)
                 if cfg.patience is not None and val_data is not None and bad_evals >= cfg.patience:
                     history.stopped_early = True
                     break
+            if out_of_time:
+                break
     finally:
         bar.close()
         model.eval()
 
+    if ema is not None:
+        ema.swap()  # le modèle rendu porte les poids moyennés
     if val_data is None:
         history.best_step = history.steps[-1] if history.steps else 0
     elif best_state is not None:
