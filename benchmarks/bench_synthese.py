@@ -1,0 +1,88 @@
+"""Banc d'essai de synthèse : les cinq familles sur les mêmes données, au même budget (issue « Synthèse »).
+
+Protocole (``genmodels.comparison``, partagé avec le chapitre « Synthèse ») :
+
+* densités 2-D ``8gaussians``, ``checkerboard``, ``moons``, ``rings`` ; pour chaque graine et
+  chaque famille (flot, VAE, diffusion, WGAN-GP, flow matching), 20 000 points
+  d'apprentissage et le protocole ``fit_toy`` du chapitre de la famille, au budget commun
+  ``comparison.TOY_BUDGET`` (itérations fixées par famille, plafond de 20 s) ;
+* mesures (``comparison.evaluate``) : SW2 (1 024 directions) et distance d'énergie entre
+  5 000 tirages et 5 000 points frais (moyenne de 2 couples, les mêmes points de référence
+  pour toutes les familles), à côté du plancher de bruit (moyenne et quantile à 95 % sur
+  10 couples de vrais échantillons de 5 000 points) ; écart de KL NLL - H(p_data) sur 5 000
+  points de test pour les modèles à densité ; coûts (entraînement, tirage de 10 000 points,
+  évaluations du réseau par tirage, paramètres) ;
+* chiffres 8×8 (sauf ``--no-digits``) : distance de Fréchet (classifieur fixe) entre 1 000
+  images générées et les 360 images de test, à côté du plancher (1 000 vraies images
+  d'apprentissage, 5 tirages) et de la gaussienne ajustée aux pixels ; budget
+  ``comparison.DIGITS_BUDGET``.
+
+Sortie : ``benchmarks/resultats/synthese.json`` (métadonnées, chaque mesure, résumés) et
+``synthese.md`` (tableaux). Le chapitre « Synthèse » lit le JSON.
+
+Usage ::
+
+    python benchmarks/bench_synthese.py            # 4 densités × 5 familles × 3 graines + chiffres (≈ 20 min)
+    python benchmarks/bench_synthese.py --quick    # 8gaussians et chiffres, 1 graine (≈ 3 min)
+    python benchmarks/bench_synthese.py --datasets moons --families flow gan --seeds 1 --no-digits
+"""
+
+from __future__ import annotations
+
+import time
+
+from genmodels import comparison as C
+from _report import base_parser, machine_meta, write_report  # benchmarks/_report.py
+
+DATASETS = ("8gaussians", "checkerboard", "moons", "rings")
+DIGITS_FAMILIES = tuple(f for f in C.FAMILIES if f in C.DIGITS_BUDGET.steps)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__)
+    parser.add_argument("--datasets", nargs="+", default=None, choices=DATASETS)
+    parser.add_argument("--families", nargs="+", default=list(C.FAMILIES), choices=C.FAMILIES)
+    parser.add_argument("--no-digits", action="store_true", help="sans les chiffres 8×8")
+    parser.add_argument("--stem", default="synthese", help="nom des fichiers de sortie")
+    args = parser.parse_args(argv)
+    if args.steps is not None:
+        parser.error("--steps ne s'applique pas ici : le budget commun est comparison.TOY_BUDGET / DIGITS_BUDGET.")
+    seeds = 1 if args.quick else args.seeds
+    datasets = args.datasets or (["8gaussians"] if args.quick else list(DATASETS))
+    start = time.perf_counter()
+
+    floors = {name: C.floors(name).as_dict() for name in datasets}
+    toy_rows = []
+    for name in datasets:
+        for seed in range(seeds):
+            for family in args.families:
+                fit = C.fit_toy(family, name, seed=1000 + seed)
+                toy_rows.append(C.evaluate(fit, name, seed=seed).as_dict())
+    summary = C.summarize(toy_rows, floors)
+
+    digits_rows, reference, digits_sum = [], None, []
+    families_digits = [f for f in args.families if f in DIGITS_FAMILIES]
+    if not args.no_digits and families_digits:
+        reference = C.digits_reference().as_dict()
+        for seed in range(seeds):
+            for family in families_digits:
+                digits_rows.append(C.digits_scores(C.fit_digits(family, seed=1000 + seed), seed=seed).as_dict())
+        digits_sum = C.digits_summary(digits_rows, reference)
+
+    total = time.perf_counter() - start
+    meta = machine_meta(seeds=seeds, total_seconds=round(total, 1), toy_budget=C.TOY_BUDGET.__dict__,
+                        digits_budget=C.DIGITS_BUDGET.__dict__)
+    parts = ["## Densités 2-D", "", C.toy_table(summary).to_markdown()]
+    if digits_sum:
+        parts += ["", "## Chiffres 8×8", "", C.digits_table(digits_sum).to_markdown()]
+    parts += ["", f"Durée totale : {total / 60:.1f} min ; {seeds} graine(s) ; ⏱ : plafond de durée atteint."]
+    table = "\n".join(parts)
+    write_report(args.out, args.stem, "Synthèse : les familles sur les mêmes données", meta, table,
+                 floors=floors, toy=toy_rows, summary=summary, digits=digits_rows, digits_reference=reference,
+                 digits_summary=digits_sum)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
