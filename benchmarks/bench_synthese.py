@@ -7,11 +7,11 @@ Protocole (``genmodels.comparison``, partagé avec le chapitre « Synthèse ») 
   d'apprentissage et le protocole ``fit_toy`` du chapitre de la famille, au budget commun
   ``comparison.TOY_BUDGET`` (itérations fixées par famille, plafond de 20 s) ;
 * mesures (``comparison.evaluate``) : SW2 (1 024 directions) et distance d'énergie entre
-  5 000 tirages et 5 000 points frais (moyenne de 2 couples, les mêmes points de référence
-  pour toutes les familles), à côté du plancher de bruit (moyenne et quantile à 95 % sur
+  5 000 tirages et 5 000 points frais (les mêmes points de référence pour toutes les
+  familles), à côté du plancher de bruit (moyenne et quantile à 95 % sur
   10 couples de vrais échantillons de 5 000 points) ; écart de KL NLL - H(p_data) sur 5 000
-  points de test pour les modèles à densité ; coûts (entraînement, tirage de 10 000 points,
-  évaluations du réseau par tirage, paramètres) ;
+  points de test pour les modèles à densité ; coûts (entraînement, tirage de 10 000 points
+  extrapolé du tirage chronométré de 5 000, évaluations du réseau par tirage, paramètres) ;
 * chiffres 8×8 (sauf ``--no-digits``) : distance de Fréchet (classifieur fixe) entre 1 000
   images générées et les 360 images de test, à côté du plancher (1 000 vraies images
   d'apprentissage, 5 tirages) et de la gaussienne ajustée aux pixels ; budget
@@ -25,10 +25,16 @@ Usage ::
     python benchmarks/bench_synthese.py            # 4 densités × 5 familles × 3 graines + chiffres (≈ 20 min)
     python benchmarks/bench_synthese.py --quick    # 8gaussians et chiffres, 1 graine (≈ 3 min)
     python benchmarks/bench_synthese.py --datasets moons --families flow gan --seeds 1 --no-digits
+    python benchmarks/bench_synthese.py --families flow_matching --merge   # refait une famille dans le JSON
+
+Avec ``--merge``, les mesures des couples (densité, famille) relancés remplacent celles du
+fichier existant (chiffres compris pour les familles relancées) ; les autres sont gardées, et
+les métadonnées notent la date de chaque fusion.
 """
 
 from __future__ import annotations
 
+import json
 import time
 
 from genmodels import comparison as C
@@ -44,11 +50,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--families", nargs="+", default=list(C.FAMILIES), choices=C.FAMILIES)
     parser.add_argument("--no-digits", action="store_true", help="sans les chiffres 8×8")
     parser.add_argument("--stem", default="synthese", help="nom des fichiers de sortie")
+    parser.add_argument("--merge", action="store_true",
+                        help="remplacer seulement les mesures relancées dans le fichier existant")
     args = parser.parse_args(argv)
     if args.steps is not None:
         parser.error("--steps ne s'applique pas ici : le budget commun est comparison.TOY_BUDGET / DIGITS_BUDGET.")
     seeds = 1 if args.quick else args.seeds
     datasets = args.datasets or (["8gaussians"] if args.quick else list(DATASETS))
+    old = None
+    if args.merge:  # lu avant les calculs : une erreur ici ne coûte rien
+        path = args.out / f"{args.stem}.json"
+        if not path.is_file():
+            parser.error(f"--merge : {path} n'existe pas ; lancez d'abord le banc complet.")
+        old = json.loads(path.read_text(encoding="utf-8"))
+        if old["meta"]["seeds"] != seeds:
+            parser.error(f"--merge : le fichier existant a {old['meta']['seeds']} graine(s), pas {seeds}.")
     start = time.perf_counter()
 
     floors = {name: C.floors(name).as_dict() for name in datasets}
@@ -58,24 +74,48 @@ def main(argv: list[str] | None = None) -> int:
             for family in args.families:
                 fit = C.fit_toy(family, name, seed=1000 + seed)
                 toy_rows.append(C.evaluate(fit, name, seed=seed).as_dict())
-    summary = C.summarize(toy_rows, floors)
 
-    digits_rows, reference, digits_sum = [], None, []
+    digits_rows, reference = [], None
     families_digits = [f for f in args.families if f in DIGITS_FAMILIES]
     if not args.no_digits and families_digits:
         reference = C.digits_reference().as_dict()
         for seed in range(seeds):
             for family in families_digits:
                 digits_rows.append(C.digits_scores(C.fit_digits(family, seed=1000 + seed), seed=seed).as_dict())
-        digits_sum = C.digits_summary(digits_rows, reference)
+
+    merged_from = None
+    if old is not None:
+        redone = {(r["dataset"], r["family"]) for r in toy_rows}
+        toy_rows = [r for r in old["toy"] if (r["dataset"], r["family"]) not in redone] + toy_rows
+        floors = {**old["floors"], **floors}
+        redone_digits = {r["family"] for r in digits_rows}
+        digits_rows = [r for r in old["digits"] if r["family"] not in redone_digits] + digits_rows
+        reference = reference or old["digits_reference"]
+        merged_from = old["meta"]
+    order = {f: i for i, f in enumerate(C.FAMILIES)}
+    toy_rows.sort(key=lambda r: (DATASETS.index(r["dataset"]), order[r["family"]], r["seed"]))
+    digits_rows.sort(key=lambda r: (order[r["family"]], r["seed"]))
+    summary = C.summarize(toy_rows, floors)
+    digits_sum = C.digits_summary(digits_rows, reference) if digits_rows else []
 
     total = time.perf_counter() - start
     meta = machine_meta(seeds=seeds, total_seconds=round(total, 1), toy_budget=C.TOY_BUDGET.__dict__,
                         digits_budget=C.DIGITS_BUDGET.__dict__)
+    if merged_from is not None:
+        meta["merges"] = merged_from.get("merges", []) + [{"date": meta["date"], "families": args.families,
+                                                            "datasets": datasets, "seconds": round(total, 1)}]
+        # date du premier passage ; durée totale = somme des passages (un banc complet d'un seul tenant
+        # dure au plus cette somme)
+        meta["date"] = merged_from["date"]
+        meta["total_seconds"] = round(merged_from["total_seconds"] + total, 1)
     parts = ["## Densités 2-D", "", C.toy_table(summary).to_markdown()]
     if digits_sum:
         parts += ["", "## Chiffres 8×8", "", C.digits_table(digits_sum).to_markdown()]
-    parts += ["", f"Durée totale : {total / 60:.1f} min ; {seeds} graine(s) ; ⏱ : plafond de durée atteint."]
+    parts += ["", f"Durée totale : {meta['total_seconds'] / 60:.1f} min ; {seeds} graine(s) ; "
+              "⏱ : plafond de durée atteint."]
+    for m in meta.get("merges", []):
+        parts.append(f"Fusion du {m['date']} : {', '.join(m['families'])} sur {', '.join(m['datasets'])} "
+                     f"({m['seconds'] / 60:.1f} min).")
     table = "\n".join(parts)
     write_report(args.out, args.stem, "Synthèse : les familles sur les mêmes données", meta, table,
                  floors=floors, toy=toy_rows, summary=summary, digits=digits_rows, digits_reference=reference,

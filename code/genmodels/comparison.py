@@ -9,12 +9,13 @@ banc d'essai ``benchmarks/bench_synthese.py`` l'utilisent tous deux.
 Mesures (voir :mod:`genmodels.metrics`) sur une densité jouet 2-D :
 
 * SW2 et distance d'énergie entre n tirages du modèle et n points frais de la vraie loi
-  (moyenne de ``n_pairs`` couples), à côté de leur plancher de bruit (mêmes mesures entre
+  (un couple par défaut), à côté de leur plancher de bruit (mêmes mesures entre
   deux échantillons indépendants de la vraie loi) ;
 * pour les modèles à densité, la NLL de test et l'écart de KL exact NLL - H(p_data) (nats),
   exact pour le flot, par l'EDO pour le flow matching, majoré par la borne IWAE pour le VAE ;
-* les coûts : durée d'entraînement, durée d'un tirage de 10 000 points, évaluations du
-  réseau par tirage, nombre de paramètres.
+* les coûts : durée d'entraînement, durée d'un tirage de 10 000 points (extrapolée
+  linéairement du tirage chronométré de n points), évaluations du réseau par tirage, nombre
+  de paramètres.
 
 Exemple ::
 
@@ -81,14 +82,14 @@ class Budget:
             check_positive_int(f"steps[{family!r}]", n)
 
 
-TOY_BUDGET = Budget(max_seconds=20.0, steps={"flow": 900, "vae": 3000, "diffusion": 2500, "gan": 600,
-                                             "flow_matching": 2000})
-"""Budget commun sur les densités 2-D : ≈ 12 à 16 s d'entraînement par famille sur le CPU de
+TOY_BUDGET = Budget(max_seconds=20.0, steps={"flow": 800, "vae": 2500, "diffusion": 2200, "gan": 800,
+                                             "flow_matching": 1800})
+"""Budget commun sur les densités 2-D : ≈ 10 à 14 s d'entraînement par famille sur le CPU de
 référence, plafond 20 s. C'est moins que dans les chapitres (jusqu'à 60 s) : à budget égal, la
 comparaison est équitable, et le banc complet (4 densités × 5 familles × 3 graines) tient
 en moins de 20 minutes."""
 
-DIGITS_BUDGET = Budget(max_seconds=25.0, steps={"vae": 3000, "diffusion": 2500, "gan": 600, "flow_matching": 4000})
+DIGITS_BUDGET = Budget(max_seconds=25.0, steps={"vae": 3000, "diffusion": 2200, "gan": 500, "flow_matching": 3000})
 """Budget commun sur les chiffres 8×8 (pas de flot : voir le chapitre des flots)."""
 
 
@@ -124,6 +125,16 @@ class FamilyFit:
     @property
     def label(self) -> str:
         return LABELS[self.family]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def draw(self, n: int, seed: int = 0) -> torch.Tensor:
+        """n tirages ``(n, d)`` sur le CPU, reproductibles par ``seed`` (générateur sur le bon périphérique)."""
+        where = self.device if self.family in ("vae", "diffusion") else torch.device("cpu")
+        with torch.no_grad():
+            return self.sample(check_positive_int("n", n), torch.Generator(device=where).manual_seed(seed)).float()
 
 
 def _wrap(family: str, model: nn.Module, history, *, fm_steps: int = 20, iwae_k: int = 256) -> FamilyFit:
@@ -204,7 +215,7 @@ class ToyScores:
         density: nature de la densité (:attr:`FamilyFit.density`).
         modes: modes couverts (densités à modes connus, sinon ``None``), sur ``n`` tirages.
         train_seconds, time_limited: durée d'entraînement, plafond atteint ou non.
-        sample_seconds: durée d'un tirage de 10 000 points.
+        sample_seconds: durée d'un tirage de 10 000 points (extrapolée du tirage chronométré).
         nfe, params: évaluations du réseau par tirage, paramètres entraînables.
     """
 
@@ -228,25 +239,22 @@ class ToyScores:
 
 
 def _timed_sample(fit: FamilyFit, n: int, seed: int) -> tuple[torch.Tensor, float]:
-    device = next(fit.model.parameters()).device
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    g = torch.Generator(device=device if fit.family in ("vae", "diffusion") else "cpu").manual_seed(seed)
+    sync = torch.cuda.synchronize if fit.device.type == "cuda" else (lambda: None)
     sync()
     start = time.perf_counter()
-    with torch.no_grad():
-        x = fit.sample(n, g)
+    x = fit.draw(n, seed)
     sync()
-    return x.float(), time.perf_counter() - start
+    return x, time.perf_counter() - start
 
 
-def evaluate(fit: FamilyFit, name: str, n: int = 5000, n_pairs: int = 2, seed: int = 0,
+def evaluate(fit: FamilyFit, name: str, n: int = 5000, n_pairs: int = 1, seed: int = 0,
              x_test: torch.Tensor | None = None) -> ToyScores:
     """Mesure ``fit`` sur la densité ``name`` (protocole commun, voir le docstring du module).
 
-    Un seul tirage chronométré de ``n · n_pairs`` points (10 000 par défaut) sert à la fois au
-    coût d'échantillonnage et aux distances : il est découpé en ``n_pairs`` paquets de ``n``
-    points, chacun comparé à un échantillon frais de la vraie loi (graine ``seed + 1``, les
-    mêmes pour toutes les familles). La NLL est calculée sur ``x_test`` (par défaut ``n``
+    Un seul tirage chronométré de ``n · n_pairs`` points sert à la fois au coût
+    d'échantillonnage (ramené à 10 000 points par proportionnalité) et aux distances : il est
+    découpé en ``n_pairs`` paquets de ``n`` points, chacun comparé à un échantillon frais de la
+    vraie loi (graine ``seed + 1``, les mêmes pour toutes les familles). La NLL est calculée sur ``x_test`` (par défaut ``n``
     points frais, graine ``seed + 2``, les mêmes pour toutes les familles).
 
     Args:
@@ -275,8 +283,7 @@ def evaluate(fit: FamilyFit, name: str, n: int = 5000, n_pairs: int = 2, seed: i
     if fit.log_prob is not None:
         if x_test is None:
             x_test = toy.sample(n, generator=torch.Generator().manual_seed(seed + 2))
-        device = next(fit.model.parameters()).device
-        score = density_score(fit.log_prob, x_test.to(device), toy.entropy())
+        score = density_score(fit.log_prob, x_test.to(fit.device), toy.entropy())
         nll, kl = score.nll, score.kl
     modes = None
     if getattr(toy, "centres", None) is not None:
