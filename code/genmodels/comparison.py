@@ -596,3 +596,66 @@ def load_results(path=None) -> dict:
         raise FileNotFoundError(f"Résultats du banc introuvables : {path}. Depuis la racine du dépôt, lancez "
                                 "« python benchmarks/bench_synthese.py » (≈ 20 min sur un CPU à 2 cœurs).")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------------------
+# Objectifs des chapitres : ce que disent les bancs d'essai de chaque famille
+# --------------------------------------------------------------------------------------
+
+
+def _read(directory, stem: str) -> dict | None:
+    import json
+    from pathlib import Path
+
+    path = Path(directory) / f"{stem}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _yes(flag: bool) -> str:
+    return "oui" if flag else "non"
+
+
+def _targets_flows(d: dict) -> list[list[str]]:
+    return [["Flot normalisant", f"KL ≤ {fmt(s['target_kl'], 2)} nat sur {name}, ≤ 60 s",
+             f"{fmt(s['kl_mean'])} ({fmt(s['kl_min'])}–{fmt(s['kl_max'])}), {fmt(s['seconds_mean'], 0)} s",
+             _yes(s["met"])] for name, s in d["summary"].items()]
+
+
+def _targets_diffusion(d: dict) -> list[list[str]]:
+    rows = []
+    for name, s in d["summary"].items():
+        for sampler, label in (("ancestral", "ancestral"), ("ddim", "DDIM")):
+            t = s[sampler]
+            rows.append(["Diffusion", f"SW2 ≤ {fmt(t['target'], 1)} × plancher sur {name} ({label}), ≤ 60 s",
+                         f"× {fmt(t['ratio'], 2)}, {fmt(s['train_seconds'], 0)} s", _yes(t["met"])])
+    return rows
+
+
+def _targets_gan(d: dict) -> list[list[str]]:
+    s = d["summary"]["wgan-gp"]
+    return [["WGAN-GP", "8/8 modes à chaque graine et SW2 ≤ 2 × plancher sur 8gaussians, ≤ 60 s",
+             f"{s['modes_min']}/8, × {fmt(s['ratio_max'], 2)} (pire graine), {fmt(s['seconds_max'], 0)} s",
+             _yes(s["met"])]]
+
+
+CHAPTER_BENCHES: dict[str, Callable[[dict], list[list[str]]]] = {
+    "flows": _targets_flows,
+    "diffusion_8gaussians_moons": _targets_diffusion,
+    "diffusion_checkerboard": _targets_diffusion,
+    "gan": _targets_gan,
+}
+"""Fichiers de résultats des bancs de chaque famille et leur lecture en lignes de :func:`chapter_targets`."""
+
+
+def chapter_targets(directory=None) -> HTMLTable:
+    """Tableau des objectifs de performance des chapitres et de ce que leurs bancs ont mesuré.
+
+    Lit les fichiers JSON de ``benchmarks/resultats/`` (par défaut ceux du dépôt) ; un fichier
+    absent donne une ligne qui le signale.
+    """
+    directory = directory if directory is not None else results_path().parent
+    rows = []
+    for stem, reader in CHAPTER_BENCHES.items():
+        data = _read(directory, stem)
+        rows += reader(data) if data is not None else [[stem, "—", f"{stem}.json absent", "—"]]
+    return html_table(["famille", "objectif (issue du chapitre)", "mesuré", "atteint"], rows)
