@@ -101,3 +101,19 @@ def test_metric_bad_inputs():
         metrics.noise_floor(metrics.energy_distance, get_toy("moons").sample, 10, n_pairs=1)
     with pytest.raises(ValueError, match=r"\(batch, 64\)"):
         metrics.digits_features(torch.zeros(3, 8))
+
+
+def test_digits_classifier_ignores_and_preserves_the_global_random_state():
+    metrics._trained_digits_classifier.cache_clear()
+    torch.manual_seed(1)
+    a = metrics.digits_classifier(seed=3)
+    after = torch.rand(3)
+    metrics._trained_digits_classifier.cache_clear()
+    torch.manual_seed(1)
+    expected = torch.rand(3)  # l'état de l'appelant n'a pas bougé
+    torch.manual_seed(2)
+    b = metrics.digits_classifier(seed=3)
+    metrics._trained_digits_classifier.cache_clear()
+    assert torch.equal(after, expected)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)

@@ -228,3 +228,35 @@ def test_mixture_prior(float64, gen):
     assert vae.elbo(model, x, n_samples=500).mean() <= vae.iwae_bound(model, x, k=500).mean()
     with pytest.raises(ValueError, match="prior"):
         VAE(64, 2, prior="laplace")
+
+
+def test_recommended_digits_vae_settings_are_a_valid_protocol():
+    """Les réglages recommandés passent par fit_digits (a priori de 50 composantes, moyenne des poids)."""
+    settings = vae.RECOMMENDED_DIGITS_VAE
+    assert settings["prior"] == "mixture" and settings["steps"] > vae.RECOMMENDED_TRAINING["steps"]
+    fit = vae.fit_digits(**{**settings, "steps": 20, "eval_every": 10, "progress": False})
+    assert fit.model.prior == "mixture" and fit.model.prior_means.shape == (settings["n_components"], settings["latent_dim"])
+    assert fit.history.steps[-1] <= 20
+    # l'a priori appris est bien celui qui sert à générer : les tirages sont des images
+    x = vae.sample(fit.model, 5, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (5, 64) and 0 <= x.min() and x.max() <= 1
+    # le protocole court par défaut reste celui de la diffusion latente (a priori 𝒩(0, I))
+    assert vae.fit_digits(steps=2, progress=False).model.prior == "normal"
+
+
+def test_aggregate_posterior_gmm_fits_the_codes_and_samples_images(gen):
+    """Le mélange ex post retrouve la moyenne et la covariance des codes ; ses tirages décodés sont des images."""
+    torch.manual_seed(0)
+    model = VAE(64, 3, hidden=(16,))
+    x = torch.rand(400, 64, generator=gen)
+    gmm = vae.fit_aggregate_posterior(model, x, n_components=3)
+    assert gmm.weights.shape == (3,) and gmm.scale_tril.shape == (3, 3, 3)
+    assert torch.isclose(gmm.weights.sum(), torch.tensor(1.0, dtype=torch.float64))
+    with torch.no_grad():
+        codes = model.encode(x).mean.double()
+    mean = (gmm.weights[:, None] * gmm.means).sum(0)
+    assert torch.allclose(mean, codes.mean(0), atol=1e-6)  # EM conserve la moyenne des données
+    imgs = vae.sample_aggregate_posterior(model, gmm, 50, generator=gen, mode="sample")
+    assert imgs.shape == (50, 64) and 0 <= imgs.min() and imgs.max() <= 1
+    with pytest.raises(ValueError, match="n_components"):
+        vae.fit_aggregate_posterior(model, x[:2], n_components=3)

@@ -261,9 +261,12 @@ def _trained_digits_classifier(seed: int) -> DigitsClassifier:
     from .training import TrainConfig, train
 
     data = load_digits("unit")
-    model = DigitsClassifier()
     cfg = TrainConfig(steps=1000, batch_size=128, lr=2e-3, weight_decay=1e-3, seed=seed, device="cpu", progress=False)
-    with torch.enable_grad():  # l'appelant peut être sous torch.no_grad()
+    # poids initiaux fixés par la seule graine, quel que soit l'état du générateur global de
+    # l'appelant (qu'on laisse intact) : mêmes caractéristiques dans tous les contextes
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():  # l'appelant peut être sous no_grad()
+        torch.manual_seed(seed)
+        model = DigitsClassifier()
         train(model, (data.x_train, data.y_train), _classifier_loss, config=cfg)
     model.requires_grad_(False)
     return model.eval()
