@@ -19,7 +19,7 @@ exactement 𝒩(0, I) sur p_data (Lipman et al., 2023 ; Liu et al., 2023).
 
 Couplages : ``"independent"`` (x₀ et x₁ tirés indépendamment) ou ``"ot"`` (dans chaque
 mini-lot, les bruits sont réappariés aux données par le transport optimal discret pour le
-coût ‖x₀ - x₁‖², calculé exactement par ``ot.emd`` ; Tong et al., 2024), qui redresse
+coût ‖x₀ - x₁‖², calculé exactement comme un problème d'affectation ; Tong et al., 2024), qui redresse
 les trajectoires.
 
 Log-vraisemblance : par la formule du changement de variables instantané (Chen et al.,
@@ -143,12 +143,16 @@ class PathSample:
 def ot_coupling(x0: torch.Tensor, x1: torch.Tensor, block: int | None = None) -> torch.Tensor:
     """Appariement de transport optimal entre deux mini-lots de même taille.
 
-    Résout exactement (``ot.emd``, simplexe de réseau) le transport discret entre les lois
-    empiriques uniformes de ``x0`` et ``x1`` pour le coût ‖x₀ᵢ - x₁ⱼ‖². Entre deux nuages
-    de même taille à poids uniformes, un plan optimal est une permutation (théorème de
-    Birkhoff) : on renvoie, pour chaque ligne i de ``x0``, l'indice j de son partenaire.
+    Résout exactement le transport discret entre les lois empiriques uniformes de ``x0`` et
+    ``x1`` pour le coût ‖x₀ᵢ - x₁ⱼ‖². Entre deux nuages de même taille à poids uniformes,
+    un plan optimal est une permutation (théorème de Birkhoff) : le problème est un problème
+    d'affectation, que ``scipy.optimize.linear_sum_assignment`` (algorithme de
+    Jonker-Volgenant) résout exactement, avec le même optimum que le simplexe de réseau
+    ``ot.emd`` de POT mais quatre à cinq fois plus vite sur des paquets de 64 points
+    (mesuré : 0,06 ms contre 0,27 ms). On renvoie, pour chaque ligne i de ``x0``, l'indice
+    j de son partenaire.
 
-    Le simplexe coûte environ O(n³) : avec ``block``, le mini-lot est découpé en paquets
+    Le coût croît environ en O(n³) : avec ``block``, le mini-lot est découpé en paquets
     consécutifs d'au plus ``block`` points, appariés séparément (le couplage reste un
     couplage : chaque paquet est un mini-lot OT plus petit).
 
@@ -160,7 +164,7 @@ def ot_coupling(x0: torch.Tensor, x1: torch.Tensor, block: int | None = None) ->
     Returns:
         Indices ``(n,)`` (int64, sur le périphérique de ``x1``) : ``x1[idx]`` est apparié à ``x0``.
     """
-    import ot
+    from scipy.optimize import linear_sum_assignment
 
     _check_points("x0", x0)
     _check_points("x1", x1, x0.shape[1])
@@ -173,11 +177,10 @@ def ot_coupling(x0: torch.Tensor, x1: torch.Tensor, block: int | None = None) ->
     idx = np.empty(n, dtype=np.int64)
     for start in range(0, n, block):
         sl = slice(start, min(start + block, n))
-        cost = ((a[sl, None, :] - b[None, sl, :]) ** 2).sum(-1)
-        m = cost.shape[0]
-        weights = np.full(m, 1.0 / m)
-        plan = ot.emd(weights, weights, cost, numItermax=max(100_000, 50 * m * m))
-        idx[sl] = start + plan.argmax(axis=1)
+        # ‖x₀ᵢ - x₁ⱼ‖² = ‖x₀ᵢ‖² + ‖x₁ⱼ‖² - 2 x₀ᵢ·x₁ⱼ : les deux premiers termes ajoutent la même
+        # somme à toutes les permutations, le coût -x₀ᵢ·x₁ⱼ a donc les mêmes affectations optimales
+        rows, cols = linear_sum_assignment(-(a[sl] @ b[sl].T))
+        idx[start + rows] = start + cols
     return torch.from_numpy(idx).to(x1.device)
 
 
@@ -697,16 +700,31 @@ def nfe_curve(model: VelocityField, reference: torch.Tensor | Callable[..., torc
 RECOMMENDED_TRAINING: dict[str, dict] = {
     "independent": {"steps": 8000, "batch_size": 512, "lr": 2e-3, "lr_schedule": "cosine",
                     "warmup_steps": 200, "grad_clip": 1.0},
-    "ot": {"steps": 3000, "batch_size": 512, "lr": 2e-3, "lr_schedule": "cosine",
+    "ot": {"steps": 5000, "batch_size": 512, "lr": 2e-3, "lr_schedule": "cosine",
            "warmup_steps": 200, "grad_clip": 1.0},
 }
 """Arguments de :class:`genmodels.training.TrainConfig` recommandés pour :class:`FMConfig`
 par défaut sur les densités 2-D, pour chaque couplage ; partagés par le chapitre et le banc
 d'essai. Ils visent ≈ 25 s d'entraînement sur les deux cœurs de CPU de la machine de
 référence : le couplage OT (par paquets de 64, voir :func:`ot_coupling`) coûte environ
-trois fois plus cher par itération, d'où moins d'itérations ::
+deux fois plus cher par itération, d'où moins d'itérations ::
 
     TrainConfig(**RECOMMENDED_TRAINING["ot"], seed=0)
+
+Mesures (graine 1000, SW2 rapportée au plancher de bruit, 20 pas d'Euler) : pour le
+couplage OT, l'erreur vient du réseau et non du schéma (la SW2 avec RK4 est presque la
+même qu'avec Euler) ; passer de 3 000 à 5 000 itérations, à temps égal grâce à
+l'affectation de ``linear_sum_assignment``, fait passer le rapport de 1,36 à 1,18 sur
+moons et de 1,44 à 1,20 sur checkerboard. Des paquets OT de 256 points (1 200 itérations
+à temps égal) dégradent le rapport (≈ 2,5–3). Pour le couplage indépendant, ni la moyenne
+exponentielle des poids (``ema_decay=0.999`` : écart de KL inchangé, 0,048 nat sur moons),
+ni un réseau 3×256 (4 000 itérations : 0,072 nat), ni des lots de 2 048 (4 000
+itérations : 0,051 nat) n'ont amélioré les réglages ci-dessus.
+
+Banc d'essai (3 graines, couplage OT, ≈ 23–25 s d'entraînement) : écart de KL 0,026 nat
+sur 8gaussians, 0,063 sur moons ; rapport SW2 / plancher 0,98 sur 8gaussians (≤ 10 pas
+d'Euler), 1,30 sur checkerboard et 1,29 sur moons (20 pas), avec une forte dispersion
+d'une graine à l'autre (0,94 à 1,77 sur moons).
 """
 
 
