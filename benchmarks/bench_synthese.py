@@ -26,6 +26,7 @@ Usage ::
     python benchmarks/bench_synthese.py --quick    # 8gaussians et chiffres, 1 graine (≈ 3 min)
     python benchmarks/bench_synthese.py --datasets moons --families flow gan --seeds 1 --no-digits
     python benchmarks/bench_synthese.py --families flow_matching --merge   # refait une famille dans le JSON
+    python benchmarks/bench_synthese.py --families gan --no-toy --merge    # ses chiffres seulement
 
 Avec ``--merge``, les mesures des couples (densité, famille) relancés remplacent celles du
 fichier existant (chiffres compris pour les familles relancées) ; les autres sont gardées, et
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", nargs="+", default=None, choices=DATASETS)
     parser.add_argument("--families", nargs="+", default=list(C.FAMILIES), choices=C.FAMILIES)
     parser.add_argument("--no-digits", action="store_true", help="sans les chiffres 8×8")
+    parser.add_argument("--no-toy", action="store_true", help="sans les densités 2-D (chiffres seulement)")
     parser.add_argument("--stem", default="synthese", help="nom des fichiers de sortie")
     parser.add_argument("--merge", action="store_true",
                         help="remplacer seulement les mesures relancées dans le fichier existant")
@@ -67,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--merge : le fichier existant a {old['meta']['seeds']} graine(s), pas {seeds}.")
     start = time.perf_counter()
 
+    if args.no_toy:
+        datasets = []
     floors = {name: C.floors(name).as_dict() for name in datasets}
     toy_rows = []
     for name in datasets:
@@ -114,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     parts += ["", f"Durée totale : {meta['total_seconds'] / 60:.1f} min ; {seeds} graine(s) ; "
               "⏱ : plafond de durée atteint."]
     for m in meta.get("merges", []):
-        parts.append(f"Fusion du {m['date']} : {', '.join(m['families'])} sur {', '.join(m['datasets'])} "
+        parts.append(f"Fusion du {m['date']} : {', '.join(m['families'])} sur "
+                     f"{', '.join(m['datasets']) or 'les chiffres seulement'} "
                      f"({m['seconds'] / 60:.1f} min).")
     table = "\n".join(parts)
     write_report(args.out, args.stem, "Synthèse : les familles sur les mêmes données", meta, table,

@@ -111,3 +111,13 @@ def test_committed_benchmark_results_cover_every_family_and_dataset():
     assert {s["family"] for s in results["digits_summary"]} == set(cmp.DIGITS_BUDGET.steps)
     for s in results["summary"]:
         assert s["sw2_ratio"] == pytest.approx(s["sw2"]["mean"] / results["floors"][s["dataset"]]["sw2_mean"])
+
+
+def test_chapter_targets_read_every_bench_file_or_say_it_is_missing(tmp_path):
+    missing = cmp.chapter_targets(tmp_path)
+    assert len(missing.rows) == len(cmp.CHAPTER_BENCHES)
+    assert all("absent" in row[2] for row in missing.rows)
+    table = cmp.chapter_targets()  # les fichiers du dépôt
+    assert all(row[3] in ("oui", "non") for row in table.rows)
+    families = {row[0].split(" (")[0] for row in table.rows}
+    assert {"Flot normalisant", "VAE", "Diffusion", "WGAN-GP", "Flow matching"} <= families

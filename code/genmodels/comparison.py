@@ -83,7 +83,7 @@ class Budget:
 
 
 TOY_BUDGET = Budget(max_seconds=20.0, steps={"flow": 800, "vae": 2500, "diffusion": 2200, "gan": 800,
-                                             "flow_matching": 1800})
+                                             "flow_matching": 2500})
 """Budget commun sur les densités 2-D : ≈ 10 à 14 s d'entraînement par famille sur le CPU de
 référence, plafond 20 s. C'est moins que dans les chapitres (jusqu'à 60 s) : à budget égal, la
 comparaison est équitable, et le banc complet (4 densités × 5 familles × 3 graines) tient
@@ -365,8 +365,10 @@ def fit_digits(family: str, seed: int = 0, budget: Budget = DIGITS_BUDGET, progr
     """Entraîne ``family`` sur les chiffres 8×8 avec le protocole de son chapitre et ``budget``.
 
     ``FamilyFit.sample`` rend des images dans [0, 1] (l'échelle de la distance de Fréchet).
-    Le VAE est celui du chapitre (décodeur binomial, a priori de mélange appris ; on montre la
-    moyenne du décodeur) ; la diffusion et le flow matching travaillent dans [-1, 1].
+    Le VAE est celui que recommande son banc (:data:`genmodels.vae.RECOMMENDED_DIGITS_VAE` :
+    décodeur binomial, a priori de mélange appris, moyenne exponentielle des poids), au nombre
+    d'itérations du budget ; ses tirages sont complets (x ~ p_θ(x | z)). La diffusion et le
+    flow matching travaillent dans [-1, 1].
     """
     from . import diffusion, flow_matching, gan, vae
 
@@ -376,9 +378,10 @@ def fit_digits(family: str, seed: int = 0, budget: Budget = DIGITS_BUDGET, progr
     options = {"steps": budget.steps[family], "max_seconds": budget.max_seconds, "progress": progress,
                "desc": f"{LABELS[family]} · chiffres"}
     if family == "vae":
-        fit = vae.fit_digits(seed=seed, prior="mixture", **options)
+        fit = vae.fit_digits(seed=seed, **{**vae.RECOMMENDED_DIGITS_VAE, **options})
         model = fit.model
-        return FamilyFit(family, model, fit.history, lambda n, g: vae.sample(model, n, generator=g).cpu(),
+        return FamilyFit(family, model, fit.history,
+                         lambda n, g: vae.sample(model, n, generator=g, mode="sample").cpu(),
                          None, None, 1, _n_params(model))
     if family == "diffusion":
         fit = diffusion.fit_digits(seed=seed, **options)
@@ -638,11 +641,45 @@ def _targets_gan(d: dict) -> list[list[str]]:
              _yes(s["met"])]]
 
 
+def _targets_vae(d: dict) -> list[list[str]]:
+    labels = {"recommended": "VAE (réglages recommandés)", "conditional_long": "VAE conditionnel"}
+    rows = []
+    for key, label in labels.items():
+        s = d["summary"].get(key)
+        if s is None:
+            continue
+        rows.append([label, "tirages : FD < gaussienne et ≤ 1,5 × plancher, ≤ 90 s",
+                     f"FD {fmt(s['fd_sample'], 2)} (gaussienne {fmt(s['fd_baseline'], 2)}, plancher "
+                     f"{fmt(s['fd_floor'], 2)} : × {fmt(s['floor_ratio'], 2)}) ; ELBO {fmt(s['elbo_test'], 1)}, "
+                     f"IWAE {fmt(s['iwae_test'], 1)} nats ; {fmt(s['train_seconds'], 0)} s", _yes(s["met"])])
+    return rows
+
+
+def _targets_flow_matching(d: dict) -> list[list[str]]:
+    rows = []
+    for s in d["summary"]:
+        steps = "≤ 10 pas" if s["dataset"] == "8gaussians" else "20 pas"
+        goal = f"SW2 ≤ {fmt(s['ratio_target'], 1)} × plancher ({steps} d'Euler)"
+        got = f"× {fmt(s['ratio'], 3)}"
+        met = s["sw2_met"] and s["time_met"]
+        if s["kl_target"] is not None:
+            goal = f"KL ≤ {fmt(s['kl_target'], 2)} nat, " + goal
+            got = f"KL {fmt(s['kl'])}, " + got
+            met = met and s["kl_met"]
+        rows.append([f"Flow matching ({s['coupling']})", f"{goal} sur {s['dataset']}, ≤ 30 s",
+                     f"{got}, {fmt(s['seconds'], 0)} s", _yes(met)])
+    return rows
+
+
 CHAPTER_BENCHES: dict[str, Callable[[dict], list[list[str]]]] = {
     "flows": _targets_flows,
+    "vae": _targets_vae,
     "diffusion_8gaussians_moons": _targets_diffusion,
     "diffusion_checkerboard": _targets_diffusion,
     "gan": _targets_gan,
+    "flow_matching_8gaussians_ot": _targets_flow_matching,
+    "flow_matching_checkerboard_ot": _targets_flow_matching,
+    "flow_matching_moons_ot": _targets_flow_matching,
 }
 """Fichiers de résultats des bancs de chaque famille et leur lecture en lignes de :func:`chapter_targets`."""
 
