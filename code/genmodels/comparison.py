@@ -55,6 +55,13 @@ LABELS: dict[str, str] = {
 """Nom français de chaque famille, pour les tableaux et les figures."""
 
 
+class _Record:
+    """Mesures rangées dans une dataclass, exportables en dictionnaire (fichiers JSON des bancs)."""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
 def _check_family(family: str) -> str:
     if family not in FAMILIES:
         raise ValueError(f"family={family!r} inconnue ; valeurs permises : {', '.join(FAMILIES)}.")
@@ -205,7 +212,7 @@ def fit_toy(family: str, name: str, seed: int = 0, budget: Budget = TOY_BUDGET, 
 
 
 @dataclass
-class ToyScores:
+class ToyScores(_Record):
     """Mesures d'un modèle sur une densité jouet (voir :func:`evaluate`).
 
     Attributes:
@@ -233,9 +240,6 @@ class ToyScores:
     sample_seconds: float
     nfe: int
     params: int
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def _timed_sample(fit: FamilyFit, n: int, seed: int) -> tuple[torch.Tensor, float]:
@@ -295,7 +299,7 @@ def evaluate(fit: FamilyFit, name: str, n: int = 5000, n_pairs: int = 1, seed: i
 
 
 @dataclass
-class Floors:
+class Floors(_Record):
     """Planchers de bruit de SW2 et de la distance d'énergie sur une densité (n points, ``n_pairs`` couples)."""
 
     dataset: str
@@ -304,9 +308,6 @@ class Floors:
     sw2_q95: float
     energy_mean: float
     energy_q95: float
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def floors(name: str, n: int = 5000, n_pairs: int = 10, seed: int = 0) -> Floors:
@@ -326,7 +327,7 @@ def floors(name: str, n: int = 5000, n_pairs: int = 10, seed: int = 0) -> Floors
 
 
 @dataclass
-class DigitsScores:
+class DigitsScores(_Record):
     """Distance de Fréchet (caractéristiques du classifieur fixe) aux images de test.
 
     Attributes:
@@ -344,21 +345,15 @@ class DigitsScores:
     nfe: int
     params: int
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass
-class DigitsReference:
+class DigitsReference(_Record):
     """Repères de la distance de Fréchet : plancher (vraies images) et gaussienne ajustée aux pixels."""
 
     n: int
     floor: float
     floor_values: tuple[float, ...]
     baseline: float
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def fit_digits(family: str, seed: int = 0, budget: Budget = DIGITS_BUDGET, progress: bool = True) -> FamilyFit:

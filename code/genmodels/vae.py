@@ -576,6 +576,22 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int = 500, y=None, batch_size: in
 
 
 @torch.no_grad()
+def _decode_latents(model: "VAE", z: torch.Tensor, y, mode: str, generator: torch.Generator | None) -> torch.Tensor:
+    """Décode des latents ``z`` (n, latent_dim) : espérance E[x | z] (``"mean"``) ou tirage x ~ p_θ(x | z).
+
+    Partagé par :func:`sample` (z ~ a priori) et :func:`sample_aggregate_posterior` (z ~ mélange
+    ajusté). ``y`` : classe (entier) ou classes ``(n,)`` d'un VAE conditionnel. Le générateur ne
+    sert au bruit de pixel que s'il est sur le périphérique du modèle.
+    """
+    if y is not None:
+        y = torch.as_tensor(y, device=model.device)
+        y = y.expand(z.shape[0]) if y.ndim == 0 else y
+    decoded = model.decode(z, y)
+    if mode == "mean":
+        return decoded.mean
+    return model.sample_x(decoded, generator=generator if generator is None or generator.device == model.device else None)
+
+
 def sample(model: VAE, n: int, y=None, generator: torch.Generator | None = None, mode: str = "mean") -> torch.Tensor:
     """Génère n données : z ~ p(z) (𝒩(0, I), ou le mélange appris), puis x = Décodeur(z).
 
@@ -593,13 +609,7 @@ def sample(model: VAE, n: int, y=None, generator: torch.Generator | None = None,
     if mode not in ("mean", "sample"):
         raise ValueError(f"mode={mode!r} inconnu ; valeurs permises : 'mean', 'sample'.")
     z = model.sample_prior(n, generator=generator)
-    if y is not None:
-        y = torch.as_tensor(y, device=model.device)
-        y = y.expand(n) if y.ndim == 0 else y
-    decoded = model.decode(z, y)
-    if mode == "mean":
-        return decoded.mean
-    return model.sample_x(decoded, generator=generator if generator is None or generator.device == model.device else None)
+    return _decode_latents(model, z, y, mode, generator)
 
 
 @torch.no_grad()
@@ -709,13 +719,7 @@ def sample_aggregate_posterior(model: VAE, gmm: AggregatePosteriorGMM, n: int, y
     idx = torch.multinomial(gmm.weights, n, replacement=True, generator=generator)
     eps = torch.randn(n, gmm.means.shape[1], 1, generator=generator, dtype=torch.float64)
     z = (gmm.means[idx] + (gmm.scale_tril[idx] @ eps).squeeze(-1)).to(model.device, _dtype_of(model))
-    if y is not None:
-        y = torch.as_tensor(y, device=model.device)
-        y = y.expand(n) if y.ndim == 0 else y
-    decoded = model.decode(z, y)
-    if mode == "mean":
-        return decoded.mean
-    return model.sample_x(decoded, generator=generator if model.device.type == "cpu" else None)
+    return _decode_latents(model, z, y, mode, generator)
 
 
 class DigitsSampleScores(NamedTuple):
