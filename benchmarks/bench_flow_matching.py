@@ -3,7 +3,8 @@
 Protocole (``flow_matching.fit_toy``, graines fixes) : pour chaque densité et chaque couplage
 (indépendant, OT par mini-lot), 100 000 tirages d'apprentissage, 5 000 de test, le champ par
 défaut (MLP 3×128, SiLU, plongement sinusoïdal du temps) entraîné avec
-``RECOMMENDED_TRAINING[couplage]`` (≈ 25 s sur le CPU à 2 cœurs). On rapporte :
+``RECOMMENDED_TRAINING[couplage]`` et la loi des instants ``RECOMMENDED_T_POWER[couplage]``
+(≈ 20–25 s sur le CPU à 2 cœurs). On rapporte :
 
 * l'écart de KL exact NLL_test - H(p_data) (nats), la NLL étant calculée par l'EDO
   rétrograde (RK4, 40 pas, divergence exacte) ; la précision de l'intégration est contrôlée
@@ -50,6 +51,7 @@ def run_one(name: str, coupling: str, seed: int, steps: int | None) -> dict:
     sampler = get_toy(name).sample
     curves = {m: fm.nfe_curve(fit.model, sampler, NFES, method=m, repeats=3, seed=10 * seed) for m in ("euler", "heun")}
     return {"dataset": name, "coupling": coupling, "seed": seed, "steps": fit.history.steps[-1],
+            "lr": fm.RECOMMENDED_TRAINING[coupling]["lr"], "t_power": fm.RECOMMENDED_T_POWER[coupling],
             "train_seconds": round(fit.history.seconds, 2), "nll": round(fit.score.nll, 4),
             "entropy": round(fit.score.entropy, 4), "kl": round(fit.score.kl, 4),
             "loglik_step_error": float((ll40 - ll80).abs().mean()),

@@ -68,6 +68,34 @@ def test_conditional_path_draws_are_reproducible_and_well_distributed():
     assert float(a.t.min()) >= 0 and float(a.t.max()) <= 1 and abs(float(a.t.mean()) - 0.5) < 0.01
 
 
+@pytest.mark.parametrize("power", [0.5, 2.0, 3.0])
+def test_time_law_has_density_p_t_to_the_p_minus_one(power):
+    """t = U^(1/p) a pour fonction de répartition t^p (test de Kolmogorov-Smirnov)."""
+    from scipy import stats
+
+    x1 = torch.zeros(20_000, 1)
+    t = fm.conditional_path(x1, generator=torch.Generator().manual_seed(1), t_power=power).t.flatten().double()
+    assert float(t.min()) >= 0 and float(t.max()) <= 1
+    assert stats.kstest(t.numpy(), lambda u: u**power).pvalue > 1e-3
+    assert stats.kstest(t.numpy(), "uniform").pvalue < 1e-6  # la loi n'est plus uniforme
+    assert float(t.mean()) == pytest.approx(power / (power + 1), abs=0.01)  # E[t] = p / (p + 1)
+
+
+@pytest.mark.parametrize("power", [1.0, 3.0])
+def test_time_law_does_not_change_the_minimizer(power):
+    """Quelle que soit la loi des instants, le champ marginal exact fait mieux que ses voisins."""
+    m, s = torch.tensor([2.0, -1.0], dtype=torch.float64), 0.5
+    x1 = m + s * torch.randn(200_000, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    exact = _gaussian_field(m, s)
+    shifted = lambda x, t: exact(x, t) + 0.1  # noqa: E731
+    scaled = lambda x, t: 1.1 * exact(x, t)  # noqa: E731
+    losses = [float(fm.loss(f, x1, generator=torch.Generator().manual_seed(2), t_power=power))
+              for f in (exact, shifted, scaled)]
+    # décalage constant c : la perte augmente de ‖c‖² = 0,02 exactement en espérance
+    assert losses[1] - losses[0] == pytest.approx(0.02, abs=0.004)
+    assert losses[2] > losses[0] + 0.01
+
+
 def test_ot_coupling_is_the_optimal_permutation(gen):
     x0, x1 = torch.randn(6, 2, generator=gen), 3 * torch.randn(6, 2, generator=gen)
     cost = torch.cdist(x0.double(), x1.double()).square()
@@ -256,6 +284,10 @@ def test_path_stats_of_straight_and_curved_paths(float64):
         (lambda: fm.conditional_path(torch.randn(4, 2), t=1.5), "t doit"),
         (lambda: fm.conditional_path(torch.randn(4)), "x1"),
         (lambda: fm.conditional_path(torch.randn(4, 2), x0=torch.randn(3, 2)), "x0"),
+        (lambda: fm.conditional_path(torch.randn(4, 2), t_power=0), "t_power"),
+        (lambda: fm.conditional_path(torch.randn(4, 2), t_power=float("nan")), "t_power"),
+        (lambda: fm.loss(lambda x, t: x, torch.randn(4, 2), t_power="2"), "t_power"),
+        (lambda: fm.fit_toy("moons", t_power=-1.0), "t_power"),
         (lambda: fm.integrate(lambda x, t: x, torch.randn(3, 2), method="rk5"), "method"),
         (lambda: fm.integrate(lambda x, t: x, torch.randn(3, 2), steps=0), "steps"),
         (lambda: fm.integrate(lambda x, t: x, torch.randn(3, 2), t_span=(0.5, 0.5)), "t_span"),

@@ -76,6 +76,7 @@ __all__ = [
     "NFECurve",
     "nfe_curve",
     "RECOMMENDED_TRAINING",
+    "RECOMMENDED_T_POWER",
     "ToyFit",
     "fit_toy",
     "DIGITS_TRAINING",
@@ -107,6 +108,13 @@ def _check_coupling(coupling: str) -> str:
     if coupling not in COUPLINGS:
         raise ValueError(f"coupling={coupling!r} inconnu ; valeurs permises : {', '.join(map(repr, COUPLINGS))}.")
     return coupling
+
+
+def _check_t_power(t_power: float) -> float:
+    if isinstance(t_power, bool) or not isinstance(t_power, (int, float)) or not math.isfinite(t_power) \
+            or t_power <= 0:
+        raise ValueError(f"t_power doit être un réel fini > 0 (1 : instants uniformes), reçu {t_power!r}.")
+    return t_power
 
 
 def _check_method(method: str) -> str:
@@ -191,6 +199,7 @@ def conditional_path(
     coupling: str = "independent",
     generator: torch.Generator | None = None,
     ot_block: int | None = None,
+    t_power: float = 1.0,
 ) -> PathSample:
     """Tire un point du chemin conditionnel x_t = (1 - t) x₀ + t x₁ et sa cible x₁ - x₀.
 
@@ -198,18 +207,22 @@ def conditional_path(
         x1: données ``(batch, d)``.
         x0: bruits ``(batch, d)`` ; par défaut tirés selon 𝒩(0, I).
         t: instants, réel ou tenseur de forme ``(batch,)`` ou ``(batch, 1)`` dans [0, 1] ;
-            par défaut tirés selon U[0, 1].
+            par défaut tirés selon la loi de densité ``t_power`` · t^(t_power - 1) sur [0, 1].
         coupling: ``"independent"`` (x₀ et x₁ appariés tels quels) ou ``"ot"`` (les lignes
             de ``x1`` sont réordonnées par :func:`ot_coupling`).
         generator: générateur PyTorch des tirages de x₀ et de t (sur le CPU ; les tirages
             sont ensuite déplacés sur le périphérique de ``x1``).
         ot_block: taille des paquets du couplage OT (voir :func:`ot_coupling`).
+        t_power: exposant p de la loi des instants tirés, t = U^(1/p) avec U ~ U[0, 1]
+            (densité p t^(p-1)) : 1 donne la loi uniforme, p > 1 tire plus souvent les
+            instants proches des données (voir :func:`loss`).
 
     Returns:
         :class:`PathSample`.
     """
     _check_points("x1", x1)
     _check_coupling(coupling)
+    _check_t_power(t_power)
     n, d = x1.shape
     if x0 is None:
         x0 = torch.randn(n, d, generator=generator, dtype=x1.dtype).to(x1.device)
@@ -219,7 +232,10 @@ def conditional_path(
             raise ValueError(f"x0 et x1 doivent avoir le même nombre de lignes, reçu {x0.shape[0]} et {n}.")
         x0 = x0.to(device=x1.device, dtype=x1.dtype)
     if t is None:
-        t = torch.rand(n, 1, generator=generator, dtype=x1.dtype).to(x1.device)
+        t = torch.rand(n, 1, generator=generator, dtype=x1.dtype)
+        if t_power != 1:
+            t = t.pow(1 / t_power)
+        t = t.to(x1.device)
     else:
         t = _as_time(t, n, x1)
         if bool(((t < 0) | (t > 1)).any()):
@@ -356,11 +372,18 @@ def make_velocity(config: FMConfig | None = None) -> VelocityField:
 
 
 def loss(model: nn.Module, x1: torch.Tensor, coupling: str = "independent",
-         generator: torch.Generator | None = None, ot_block: int | None = None) -> torch.Tensor:
+         generator: torch.Generator | None = None, ot_block: int | None = None,
+         t_power: float = 1.0) -> torch.Tensor:
     """Perte du flow matching conditionnel : E ‖u_θ(x_t, t) - (x₁ - x₀)‖².
 
     La norme au carré somme sur les d coordonnées ; la moyenne porte sur le mini-lot
-    (un x₀ ~ 𝒩(0, I) et un t ~ U[0, 1] tirés pour chaque donnée).
+    (un x₀ ~ 𝒩(0, I) et un instant t tirés pour chaque donnée).
+
+    La loi des instants ne change pas le minimiseur : à chaque t où sa densité est > 0, le
+    meilleur champ reste le champ marginal E[x₁ - x₀ | x_t = x]. Elle répartit seulement
+    l'effort d'apprentissage entre les instants : avec ``t_power`` = p > 1 (densité p t^(p-1)),
+    le réseau voit plus souvent les instants proches de t = 1, où le champ doit séparer
+    finement les modes des données.
 
     Args:
         model: champ ``model(x, t) -> (batch, d)``.
@@ -368,11 +391,12 @@ def loss(model: nn.Module, x1: torch.Tensor, coupling: str = "independent",
         coupling: ``"independent"`` ou ``"ot"`` (voir :func:`conditional_path`).
         generator: générateur des tirages de x₀ et t.
         ot_block: taille des paquets du couplage OT (voir :func:`ot_coupling`).
+        t_power: exposant de la loi des instants (1 : U[0, 1] ; voir :func:`conditional_path`).
 
     Returns:
         Perte scalaire.
     """
-    path = conditional_path(x1, coupling=coupling, generator=generator, ot_block=ot_block)
+    path = conditional_path(x1, coupling=coupling, generator=generator, ot_block=ot_block, t_power=t_power)
     return (model(path.xt, path.t) - path.target).square().sum(dim=1).mean()
 
 
@@ -698,34 +722,48 @@ def nfe_curve(model: VelocityField, reference: torch.Tensor | Callable[..., torc
 
 
 RECOMMENDED_TRAINING: dict[str, dict] = {
-    "independent": {"steps": 8000, "batch_size": 512, "lr": 2e-3, "lr_schedule": "cosine",
+    "independent": {"steps": 8000, "batch_size": 512, "lr": 4e-3, "lr_schedule": "cosine",
                     "warmup_steps": 200, "grad_clip": 1.0},
-    "ot": {"steps": 5000, "batch_size": 512, "lr": 2e-3, "lr_schedule": "cosine",
+    "ot": {"steps": 5000, "batch_size": 512, "lr": 6e-3, "lr_schedule": "cosine",
            "warmup_steps": 200, "grad_clip": 1.0},
 }
 """Arguments de :class:`genmodels.training.TrainConfig` recommandés pour :class:`FMConfig`
 par défaut sur les densités 2-D, pour chaque couplage ; partagés par le chapitre et le banc
-d'essai. Ils visent ≈ 25 s d'entraînement sur les deux cœurs de CPU de la machine de
+d'essai. Ils visent ≈ 20–25 s d'entraînement sur les deux cœurs de CPU de la machine de
 référence : le couplage OT (par paquets de 64, voir :func:`ot_coupling`) coûte environ
 deux fois plus cher par itération, d'où moins d'itérations ::
 
     TrainConfig(**RECOMMENDED_TRAINING["ot"], seed=0)
 
-Mesures (graine 1000, SW2 rapportée au plancher de bruit, 20 pas d'Euler) : pour le
-couplage OT, l'erreur vient du réseau et non du schéma (la SW2 avec RK4 est presque la
-même qu'avec Euler) ; passer de 3 000 à 5 000 itérations, à temps égal grâce à
-l'affectation de ``linear_sum_assignment``, fait passer le rapport de 1,36 à 1,18 sur
-moons et de 1,44 à 1,20 sur checkerboard. Des paquets OT de 256 points (1 200 itérations
-à temps égal) dégradent le rapport (≈ 2,5–3). Pour le couplage indépendant, ni la moyenne
-exponentielle des poids (``ema_decay=0.999`` : écart de KL inchangé, 0,048 nat sur moons),
-ni un réseau 3×256 (4 000 itérations : 0,072 nat), ni des lots de 2 048 (4 000
-itérations : 0,051 nat) n'ont amélioré les réglages ci-dessus.
+Ils vont avec la loi des instants :data:`RECOMMENDED_T_POWER`.
 
-Banc d'essai (3 graines, couplage OT, ≈ 23–25 s d'entraînement) : écart de KL 0,026 nat
-sur 8gaussians, 0,063 sur moons ; rapport SW2 / plancher 0,98 sur 8gaussians (≤ 10 pas
-d'Euler), 1,30 sur checkerboard et 1,29 sur moons (20 pas), avec une forte dispersion
-d'une graine à l'autre (0,94 à 1,77 sur moons).
+Mesures (graines 1000–1002, moyenne ; SW2 à 20 pas d'Euler contre 5 000 vrais points) :
+
+* couplage OT : passer le pas d'apprentissage de 2e-3 à 6e-3 fait baisser la SW2 sur
+  checkerboard de 0,077 à 0,063 (plancher 0,061) et l'écart de KL sur moons de 0,063 à
+  0,034 nat, sans rien dégrader sur 8gaussians ; l'erreur vient du réseau et non du schéma
+  (la SW2 avec RK4 est presque la même qu'avec Euler). Sans gain net : moyenne des poids
+  (0,999), lots de 256 (8 000 itérations), instants tirés selon la densité 0,7 t^(-0,3) ou
+  2t (``t_power`` 0,7 ou 2 ; avec 2, l'écart de KL sur moons monte de 0,063 à 0,079) ; des
+  paquets OT de 256 points dégradent la SW2 (≈ 2,5–3 × plancher) ;
+* couplage indépendant, écart de KL sur moons : 0,049 nat avec 2e-3 et des instants
+  uniformes, 0,034 en tirant t selon la densité 2t, 0,026 en passant en plus à 4e-3. Sans
+  gain : moyenne des poids, réseau 3×256, lots de 2 048.
+
+Banc d'essai (``benchmarks/bench_flow_matching.py``, 3 graines, 15–22 s d'entraînement) :
+le couplage indépendant donne les meilleures densités (écart de KL 0,018 nat sur
+8gaussians, 0,026 sur moons, 0,21 sur checkerboard, contre 0,029, 0,034 et 0,26 avec OT) ;
+le couplage OT les meilleurs tirages en peu de pas (SW2 / plancher 0,96 sur 8gaussians en
+≤ 10 pas d'Euler, 1,06 sur checkerboard et 1,23 sur moons en 20 pas, contre 1,66, 2,36 et
+1,98 avec le couplage indépendant).
 """
+
+RECOMMENDED_T_POWER: dict[str, float] = {"independent": 2.0, "ot": 1.0}
+"""Exposant ``t_power`` de la loi des instants (voir :func:`loss`) recommandé pour chaque
+couplage avec :data:`RECOMMENDED_TRAINING` : densité 2t pour le couplage indépendant (le
+réseau voit plus souvent la fin du trajet, où le champ marginal sépare les modes ; c'est ce
+qui abaisse l'écart de KL), loi uniforme pour le couplage OT (dont les trajets presque
+droits ont un champ plus simple près des données)."""
 
 
 class ToyFit(NamedTuple):
@@ -747,13 +785,14 @@ class ToyFit(NamedTuple):
 
 def fit_toy(name: str, coupling: str = "ot", n_train: int = 100_000, n_test: int = 5000, seed: int = 0,
             config: FMConfig | None = None, log_likelihood: bool = True, ot_block: int | None = 64,
-            **train_overrides) -> ToyFit:
+            t_power: float | None = None, **train_overrides) -> ToyFit:
     """Protocole commun au chapitre et au banc d'essai : flow matching sur une densité jouet.
 
     Tire, avec la graine ``seed``, ``n_train`` points d'apprentissage et ``n_test`` de test de
     la densité ``name`` ; entraîne le champ ``config`` (par défaut :class:`FMConfig`) avec la
     perte :func:`loss` et le couplage ``coupling``, selon ``RECOMMENDED_TRAINING[coupling]``
-    (modifiable par ``train_overrides``) ; si ``log_likelihood``, calcule la NLL de test par
+    (modifiable par ``train_overrides``) et ``RECOMMENDED_T_POWER[coupling]`` ; si
+    ``log_likelihood``, calcule la NLL de test par
     l'EDO rétrograde et l'écart de KL exact.
 
     Args:
@@ -764,6 +803,8 @@ def fit_toy(name: str, coupling: str = "ot", n_train: int = 100_000, n_test: int
         config: architecture du champ.
         log_likelihood: calculer le score de densité (la densité doit être connue).
         ot_block: taille des paquets du couplage OT (voir :func:`ot_coupling`).
+        t_power: exposant de la loi des instants de la perte (voir :func:`loss`) ; par défaut
+            ``RECOMMENDED_T_POWER[coupling]``.
         train_overrides: arguments de :class:`genmodels.training.TrainConfig` qui remplacent
             ceux de :data:`RECOMMENDED_TRAINING` (``steps``, ``desc``, ``progress``…).
     """
@@ -773,6 +814,7 @@ def fit_toy(name: str, coupling: str = "ot", n_train: int = 100_000, n_test: int
     from .utils import seed_everything
 
     _check_coupling(coupling)
+    t_power = _check_t_power(RECOMMENDED_T_POWER[coupling] if t_power is None else t_power)
     toy = get_toy(name)
     g = torch.Generator().manual_seed(seed)
     x_train, x_test = (toy.sample(n, generator=g).float() for n in (n_train, n_test))
@@ -780,7 +822,8 @@ def fit_toy(name: str, coupling: str = "ot", n_train: int = 100_000, n_test: int
     model = make_velocity(config or FMConfig())
     options = {**RECOMMENDED_TRAINING[coupling], "seed": seed, "desc": f"flow matching ({coupling}) · {name}",
                **train_overrides}
-    history = train(model, x_train, partial(loss, coupling=coupling, ot_block=ot_block), config=TrainConfig(**options))
+    history = train(model, x_train, partial(loss, coupling=coupling, ot_block=ot_block, t_power=t_power),
+                    config=TrainConfig(**options))
     score = density_score(model.log_prob, x_test.to(model.device), toy.entropy()) if log_likelihood else None
     return ToyFit(model, history, x_test, score)
 
