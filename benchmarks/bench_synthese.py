@@ -22,8 +22,8 @@ Sortie : ``benchmarks/resultats/synthese.json`` (métadonnées, chaque mesure, r
 
 Usage ::
 
-    python benchmarks/bench_synthese.py            # 4 densités × 5 familles × 3 graines + chiffres (21 min mesurées)
-    python benchmarks/bench_synthese.py --quick    # 8gaussians et chiffres, 1 graine (≈ 3 min)
+    python benchmarks/bench_synthese.py            # 4 densités × 5 familles × 3 graines + chiffres (17 min mesurées)
+    python benchmarks/bench_synthese.py --quick    # 8gaussians et chiffres, 1 graine (2 min mesurées)
     python benchmarks/bench_synthese.py --datasets moons --families flow gan --seeds 1 --no-digits
     python benchmarks/bench_synthese.py --families flow_matching --merge   # refait une famille dans le JSON
     python benchmarks/bench_synthese.py --families gan --no-toy --merge    # ses chiffres seulement
