@@ -288,6 +288,7 @@ def test_path_stats_of_straight_and_curved_paths(float64):
         (lambda: fm.conditional_path(torch.randn(4, 2), t_power=float("nan")), "t_power"),
         (lambda: fm.loss(lambda x, t: x, torch.randn(4, 2), t_power="2"), "t_power"),
         (lambda: fm.fit_toy("moons", t_power=-1.0), "t_power"),
+        (lambda: fm.fit_digits(t_power=0.0), "t_power"),
         (lambda: fm.integrate(lambda x, t: x, torch.randn(3, 2), method="rk5"), "method"),
         (lambda: fm.integrate(lambda x, t: x, torch.randn(3, 2), steps=0), "steps"),
         (lambda: fm.integrate(lambda x, t: x, torch.randn(3, 2), t_span=(0.5, 0.5)), "t_span"),
