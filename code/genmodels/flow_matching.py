@@ -7,7 +7,8 @@ vitesses u_θ(x, t) transporte x₀ ~ 𝒩(0, I) vers la loi des données en ré
 
 par exemple avec le schéma d'Euler x_{t+ε} = x_t + ε u_θ(x_t, t).
 
-Chemin conditionnel (ligne droite) et perte, pour un couple (x₀, x₁) et t ~ U[0, 1] :
+Chemin conditionnel (ligne droite) et perte, pour un couple (x₀, x₁) et un instant t tiré
+sur [0, 1] (uniformément, ou selon la densité p t^(p-1) avec ``t_power=p`` : voir :func:`loss`) :
 
     x_t = (1 - t) x₀ + t x₁,    cible = dx_t/dt = x₁ - x₀,
     L(θ) = E ‖u_θ(x_t, t) - (x₁ - x₀)‖².
@@ -33,7 +34,8 @@ exactement par différentiation automatique (d passes arrière ; exact en 2-D).
 Exemple ::
 
     model = make_velocity(FMConfig())
-    history = train(model, x_train, loss, config=TrainConfig(**RECOMMENDED_TRAINING["independent"]))
+    fm_loss = partial(loss, t_power=RECOMMENDED_T_POWER["independent"])
+    history = train(model, x_train, fm_loss, config=TrainConfig(**RECOMMENDED_TRAINING["independent"]))
     x_new = sample(model, 1000, steps=10).x
     nll = -model.log_prob(x_test).mean()
 """
