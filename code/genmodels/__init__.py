@@ -13,6 +13,7 @@ Modules :
 * :mod:`genmodels.diffusion` — diffusion (DDPM, DDIM, diffusion latente) ;
 * :mod:`genmodels.gan` — GAN et WGAN-GP ;
 * :mod:`genmodels.flow_matching` — flow matching conditionnel ;
+* :mod:`genmodels.recipes` — les recettes d'entraînement partagées par les chapitres et les bancs ;
 * :mod:`genmodels.nn` — briques de réseaux ;
 * :mod:`genmodels.utils` — périphérique, graines, points de sauvegarde.
 """
@@ -28,11 +29,12 @@ from . import (
     metrics,
     nn,
     plotting,
+    recipes,
     training,
     utils,
     vae,
 )
-from .training import History, Step, TrainConfig, TrainingDivergedError, train
+from .training import History, Stage, TrainConfig, TrainingDivergedError, train
 from .utils import get_device, load_checkpoint, save_checkpoint, seed_everything
 
 __version__ = "0.1.0"
@@ -48,11 +50,12 @@ __all__ = [
     "metrics",
     "nn",
     "plotting",
+    "recipes",
     "training",
     "utils",
     "vae",
     "History",
-    "Step",
+    "Stage",
     "TrainConfig",
     "TrainingDivergedError",
     "train",

@@ -14,13 +14,13 @@ Les réseaux renvoient des **logits** l (D = σ(l)) : les pertes s'écrivent ave
 ln σ(l) = -softplus(-l) et ln(1 - σ(l)) = -softplus(l), sans jamais calculer ln 0.
 Dans un WGAN, le même réseau sert de *critique* c(x) ∈ ℝ (sans sigmoïde).
 
-Entraînement : :func:`make_steps` fabrique les deux étapes de la boucle du cours
+Entraînement : :func:`make_stages` fabrique les deux étages de la boucle du cours
 (:func:`genmodels.training.train`), k pas du discriminateur (ou du critique) puis un pas
 du générateur, chacune avec son optimiseur ::
 
     gan = make_gan(GANConfig())
     history = train(gan, x_train, config=TrainConfig(steps=3000, batch_size=256),
-                    steps=make_steps(AdversarialConfig(objective="wgan-gp")))
+                    stages=make_stages(AdversarialConfig(objective="wgan-gp")))
     x_new = gan.sample(1000)
 
 Dans chaque étape, seul le réseau visé reçoit un gradient : les faux exemples de l'étape
@@ -43,6 +43,7 @@ from torch import nn
 from .nn import ACTIVATIONS as _ACTIVATIONS
 from .nn import MLP
 from .utils import as_tensor, check_positive_int
+from .training import Stage
 
 __all__ = [
     "GANConfig",
@@ -64,7 +65,8 @@ __all__ = [
     "kde_1d",
     "AdversarialConfig",
     "loss",
-    "make_steps",
+    "make_stages",
+    "OBJECTIVES",
     "sample",
     "RECOMMENDED_TRAINING",
     "RECOMMENDED_ADVERSARIAL",
@@ -78,7 +80,7 @@ __all__ = [
 ]
 
 _OUTPUTS = ("identity", "tanh")
-_OBJECTIVES = ("gan", "wgan-gp")
+OBJECTIVES = ("gan", "wgan-gp")
 _GENERATOR_LOSSES = ("non-saturating", "saturating")
 _ROLES = ("discriminator", "generator")
 
@@ -393,7 +395,7 @@ class AdversarialConfig:
     players: tuple[str, ...] = _ROLES  # étapes à faire : ("discriminator",), ("generator",) ou les deux
 
     def __post_init__(self) -> None:
-        _choice("objective", self.objective, _OBJECTIVES)
+        _choice("objective", self.objective, OBJECTIVES)
         _choice("generator_loss", self.generator_loss, _GENERATOR_LOSSES)
         check_positive_int("critic_steps", self.critic_steps)
         for name in ("lr_discriminator", "lr_generator"):
@@ -446,27 +448,28 @@ def loss(model: GAN, x: torch.Tensor, role: str = "discriminator", config: Adver
     return {"loss": generator_loss(fake_out, cfg.generator_loss)}
 
 
-def make_steps(config: AdversarialConfig | None = None) -> Callable[[GAN], list]:
-    """Étapes d'une itération pour :func:`genmodels.training.train` (argument ``steps``).
+def make_stages(config: AdversarialConfig | None = None) -> Callable[[GAN], list[Stage]]:
+    """Étages d'une itération pour :func:`genmodels.training.train` (argument ``stages``).
 
-    Renvoie une fonction ``model -> [Step(discriminateur, repeat=k), Step(générateur)]``
-    que la boucle appelle après avoir placé le modèle sur son périphérique ; chaque étape a
-    son optimiseur Adam, sur les paramètres de son seul joueur.
+    Renvoie une fonction ``model -> [Stage(discriminateur, repeat=k), Stage(générateur)]``
+    que la boucle appelle après avoir placé le modèle sur son périphérique ; chaque étage a
+    son optimiseur Adam, sur les paramètres de son seul joueur. Noms des pertes dans
+    l'historique : ``"critic_loss"`` (WGAN-GP) ou ``"discriminator_loss"``, puis
+    ``"generator_loss"``.
     """
-    from .training import Step
-
     cfg = config or AdversarialConfig()
 
-    def build(model: GAN) -> list:
-        steps = []
+    def build(model: GAN) -> list[Stage]:
+        stages = []
         if "discriminator" in cfg.players:
             opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=cfg.lr_discriminator, betas=cfg.betas)
-            name = "perte critique" if cfg.objective == "wgan-gp" else "perte D"
-            steps.append(Step(lambda m, x: loss(m, x, "discriminator", cfg), opt_d, repeat=cfg.critic_steps, name=name))
+            name = "critic_loss" if cfg.objective == "wgan-gp" else "discriminator_loss"
+            stages.append(Stage(lambda m, x: loss(m, x, "discriminator", cfg), opt_d, repeat=cfg.critic_steps,
+                                name=name))
         if "generator" in cfg.players:
             opt_g = torch.optim.Adam(model.generator.parameters(), lr=cfg.lr_generator, betas=cfg.betas)
-            steps.append(Step(lambda m, x: loss(m, x, "generator", cfg), opt_g, name="perte G"))
-        return steps
+            stages.append(Stage(lambda m, x: loss(m, x, "generator", cfg), opt_g, name="generator_loss"))
+        return stages
 
     return build
 
@@ -622,7 +625,7 @@ def fit_toy(name: str = "8gaussians", objective: str = "wgan-gp", n_train: int =
     from .training import TrainConfig, train
     from .utils import seed_everything
 
-    _choice("objective", objective, _OBJECTIVES)
+    _choice("objective", objective, OBJECTIVES)
     toy = get_toy(name)
     g = torch.Generator().manual_seed(seed)
     x_train, x_val, x_test = (toy.sample(n, generator=g) for n in (n_train, n_val, n_test))
@@ -651,7 +654,7 @@ def fit_toy(name: str = "8gaussians", objective: str = "wgan-gp", n_train: int =
     # l'état initial, avant toute mise à jour
     track(gan, x_val)
     trace.steps[0] = 0
-    history = train(gan, x_train, config=TrainConfig(**options), steps=make_steps(adv), val_data=x_val, val_fn=track)
+    history = train(gan, x_train, config=TrainConfig(**options), stages=make_stages(adv), val_data=x_val, val_fn=track)
     trace.steps[1:] = history.val_steps  # itérations exactes (la dernière peut ne pas être un multiple)
     x_gen = gan.sample(n_test, generator=torch.Generator().manual_seed(seed + 3)).cpu()
     sw = sliced_wasserstein(x_gen, x_test)
@@ -698,14 +701,14 @@ def fit_digits(objective: str = "wgan-gp", steps: int = 1000, seed: int = 0, bat
     from .training import TrainConfig, train
     from .utils import seed_everything
 
-    _choice("objective", objective, _OBJECTIVES)
+    _choice("objective", objective, OBJECTIVES)
     data = load_digits("symmetric")
     seed_everything(seed)
     model = make_gan(config or DIGITS_CONFIG)
     adv = AdversarialConfig(**{**RECOMMENDED_DIGITS[objective], **(adversarial or {})})
     options = {"steps": steps, "batch_size": batch_size, "lr_schedule": "cosine", "eval_every": max(steps // 20, 1),
                "seed": seed, "desc": f"{objective} · chiffres", **train_overrides}
-    history = train(model, data.x_train, config=TrainConfig(**options), steps=make_steps(adv))
+    history = train(model, data.x_train, config=TrainConfig(**options), stages=make_stages(adv))
     n = data.x_test.shape[0]
     images = data.to_unit(model.sample(n, generator=torch.Generator().manual_seed(seed + 1)).cpu())
     reference = data.to_unit(data.x_test)

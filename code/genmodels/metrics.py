@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from functools import lru_cache
 
 import numpy as np
@@ -23,6 +24,7 @@ from torch import nn
 from .utils import as_tensor, check_positive_int
 
 __all__ = [
+    "Density",
     "sliced_wasserstein",
     "energy_distance",
     "negative_log_likelihood",
@@ -38,6 +40,29 @@ __all__ = [
     "ModeCoverage",
     "modes_covered",
 ]
+
+
+class Density(str, Enum):
+    """Nature de la log-densité ``log_prob(model, x)`` d'une famille.
+
+    * ``EXACT`` : ln p_θ(x) exacte (flot normalisant, par changement de variables) ;
+    * ``ODE`` : ln p_θ(x) par l'EDO du changement de variables instantané (flow matching),
+      exacte à l'erreur d'intégration près ;
+    * ``BOUND`` : une borne inférieure de ln p_θ(x) (borne IWAE d'un VAE) : la NLL qu'on en
+      tire majore la vraie, et l'écart de KL qu'on en déduit aussi.
+
+    Les valeurs (``"exact"``, ``"ode"``, ``"bound"``) sont des chaînes de programme ; le texte
+    français affiché vient de :attr:`label`.
+    """
+
+    EXACT = "exact"
+    ODE = "ode"
+    BOUND = "bound"
+
+    @property
+    def label(self) -> str:
+        """Libellé français, pour les tableaux."""
+        return {"exact": "exacte", "ode": "EDO", "bound": "borne IWAE"}[self.value]
 
 
 def _check_pair(x, y) -> tuple[torch.Tensor, torch.Tensor]:

@@ -175,15 +175,38 @@ def trajectories(
     return ax
 
 
+LOSS_LABELS: dict[str, str] = {
+    "loss": "perte",
+    "reconstruction": "reconstruction",
+    "kl": "KL",
+    "discriminator_loss": "perte D",
+    "critic_loss": "perte du critique",
+    "generator_loss": "perte G",
+    "w1_estimate": "W1 estimée",
+    "gradient_penalty": "pénalité de gradient",
+    "d_real": "D(x)",
+    "d_fake": "D(G(z))",
+}
+"""Libellé français des pertes de l'historique (leurs noms, dans le programme, sont en anglais)."""
+
+
+def loss_label(name: str) -> str:
+    """Libellé français d'une perte de l'historique (le nom lui-même s'il n'est pas connu)."""
+    return LOSS_LABELS.get(name, name)
+
+
 def loss_curves(history, ax: Axes | None = None, names: Sequence[str] | None = None, logy: bool = False) -> Axes:
-    """Courbes d'apprentissage d'un :class:`genmodels.training.History` (et la validation s'il y en a)."""
+    """Courbes d'apprentissage d'un :class:`genmodels.training.History` (et la validation s'il y en a).
+
+    Les pertes sont nommées en français par :data:`LOSS_LABELS`.
+    """
     ax = _ax(ax, figsize=(6, 3.5))
     for name in names or list(history.train):
-        ax.plot(history.steps, history.train[name], label=f"{name} (apprentissage)")
+        ax.plot(history.iterations, history.train[name], label=f"{loss_label(name)} (apprentissage)")
     if history.val:
-        ax.plot(history.val_steps, history.val, label="validation", linestyle="--")
-        if history.best_step in history.val_steps:
-            ax.axvline(history.best_step, color="0.4", linestyle=":", label="meilleur point")
+        ax.plot(history.val_iterations, history.val, label="validation", linestyle="--")
+        if history.best_iteration in history.val_iterations:
+            ax.axvline(history.best_iteration, color="0.4", linestyle=":", label="meilleur point")
     ax.set_xlabel("itération")
     ax.set_ylabel("perte")
     if logy:

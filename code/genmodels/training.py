@@ -1,15 +1,19 @@
 """La boucle d'entraînement unique du cours.
 
 Elle ne sait rien des familles de modèles : elle reçoit un réseau, des données et
-une ou plusieurs *étapes* d'optimisation (:class:`Step`), chacune faite d'une
+une ou plusieurs *étapes* d'optimisation (:class:`Stage`), chacune faite d'une
 fonction de perte et d'un optimiseur. Une famille « classique » (flot, VAE,
 diffusion, flow matching) n'a qu'une étape ; un GAN en a deux (critique puis
 générateur), la première pouvant être répétée k fois par itération.
 
 Exemple ::
 
-    history = train(model, x_train, loss_fn=flows.loss, config=TrainConfig(steps=2000),
+    history = train(model, x_train, loss_fn=flows.loss, config=TrainConfig(iterations=2000),
                      val_data=x_val)
+
+Vocabulaire : une *itération* est une mise à jour de tous les étages ; ``stages`` est la
+liste des :class:`Stage` ; ``n_steps`` (et le nombre d'évaluations du réseau, *nfe*) est
+réservé aux échantillonneurs et aux EDO des familles.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ import torch
 from torch import nn
 from tqdm.std import tqdm
 
-from .utils import check_positive_int, get_device, seed_everything
+from .utils import check_choice, check_positive_int, get_device, seed_everything
 
-__all__ = ["TrainConfig", "Step", "History", "TrainingDivergedError", "train", "iterate_minibatches", "lr_factor",
+__all__ = ["TrainConfig", "Stage", "History", "TrainingDivergedError", "train", "iterate_minibatches", "lr_factor",
            "WeightAverage"]
 
 Batch = Union[torch.Tensor, tuple]
@@ -46,8 +50,7 @@ def lr_factor(schedule: str, it: int, total: int, warmup: int = 0) -> float:
     donne ½ (1 + cos(π t / T)), qui décroît de 1 vers 0 (Loshchilov & Hutter, 2017,
     sans redémarrage).
     """
-    if schedule not in _LR_SCHEDULES:
-        raise ValueError(f"schedule={schedule!r} inconnu ; valeurs permises : {', '.join(_LR_SCHEDULES)}.")
+    check_choice("schedule", schedule, _LR_SCHEDULES)
     if it <= warmup:
         return it / warmup
     if schedule == "constant":
@@ -63,12 +66,12 @@ class TrainingDivergedError(FloatingPointError):
 class TrainConfig:
     """Réglages de :func:`train` (valeurs par défaut commentées)."""
 
-    steps: int = 2000  # nombre d'itérations d'optimisation
+    iterations: int = 2000  # nombre d'itérations d'optimisation
     batch_size: int = 256  # taille des mini-lots
-    lr: float = 1e-3  # taux d'apprentissage d'Adam (étape unique créée par défaut)
-    weight_decay: float = 0.0  # pénalité L2 d'AdamW (étape unique créée par défaut)
+    lr: float = 1e-3  # taux d'apprentissage d'Adam (étage unique créé par défaut)
+    weight_decay: float = 0.0  # pénalité L2 d'AdamW (étage unique créé par défaut)
     lr_schedule: str = "constant"  # "constant", ou "cosine" : lr·½(1 + cos πt/T), de lr vers 0 (voir lr_factor)
-    warmup_steps: int = 0  # montée linéaire du taux sur ces premières itérations (0 : aucune)
+    warmup_iterations: int = 0  # montée linéaire du taux sur ces premières itérations (0 : aucune)
     grad_clip: float | None = None  # norme maximale du gradient (None : pas d'écrêtage)
     eval_every: int = 100  # période d'enregistrement des pertes et de validation
     patience: int | None = None  # arrêt après `patience` validations sans progrès (None : jamais)
@@ -81,16 +84,15 @@ class TrainConfig:
     max_seconds: float | None = None  # plafond de durée : arrêt après ce temps (None : aucun)
 
     def __post_init__(self) -> None:
-        check_positive_int("steps", self.steps)
+        check_positive_int("iterations", self.iterations)
         check_positive_int("batch_size", self.batch_size)
         check_positive_int("eval_every", self.eval_every)
         if self.patience is not None:
             check_positive_int("patience", self.patience)
         if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr doit être un réel strictement positif, reçu {self.lr!r}.")
-        check_positive_int("warmup_steps", self.warmup_steps, minimum=0)
-        if self.lr_schedule not in _LR_SCHEDULES:
-            raise ValueError(f"lr_schedule={self.lr_schedule!r} inconnu ; valeurs permises : {', '.join(_LR_SCHEDULES)}.")
+        check_positive_int("warmup_iterations", self.warmup_iterations, minimum=0)
+        check_choice("lr_schedule", self.lr_schedule, _LR_SCHEDULES)
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip doit être None ou un réel > 0, reçu {self.grad_clip!r}.")
         if self.ema_decay is not None and not (isinstance(self.ema_decay, float) and 0 < self.ema_decay < 1):
@@ -100,14 +102,14 @@ class TrainConfig:
 
 
 @dataclass
-class Step:
-    """Une étape d'optimisation d'une itération.
+class Stage:
+    """Un étage d'optimisation d'une itération (par exemple le critique, puis le générateur d'un GAN).
 
     Attributes:
         loss_fn: ``loss_fn(model, batch)`` renvoie la perte scalaire à minimiser, ou un
             dictionnaire ``{"loss": perte, "autre": valeur…}`` dont toutes les entrées sont
             enregistrées dans l'historique.
-        optimizer: l'optimiseur des paramètres que cette étape met à jour.
+        optimizer: l'optimiseur des paramètres que cet étage met à jour.
         repeat: nombre de répétitions par itération (par exemple k pas du critique d'un
             WGAN), chacune sur un nouveau mini-lot.
         name: nom de la perte dans l'historique (si ``loss_fn`` renvoie un tenseur).
@@ -118,7 +120,7 @@ class Step:
     loss_fn: LossFn
     optimizer: torch.optim.Optimizer
     repeat: int = 1
-    name: str = "perte"
+    name: str = "loss"
     params: Sequence[torch.nn.Parameter] | None = None
 
     def __post_init__(self) -> None:
@@ -132,11 +134,15 @@ class History:
     """Historique d'un entraînement.
 
     Attributes:
-        steps: itérations auxquelles les pertes d'apprentissage ont été enregistrées.
-        train: pour chaque perte, sa moyenne sur les itérations depuis l'enregistrement précédent.
-        val_steps: itérations des validations.
+        iterations: itérations auxquelles les pertes d'apprentissage ont été enregistrées.
+        train: pour chaque perte (noms en anglais, ``"loss"`` par défaut), sa moyenne sur les
+            itérations depuis l'enregistrement précédent.
+        val_iterations: itérations des validations.
         val: perte de validation à ces itérations.
-        best_step: itération du meilleur point de validation (ou dernière itération).
+        evals: pour chaque valeur renvoyée par le rappel ``on_eval`` de :func:`train`, la
+            liste de ses valeurs, aux itérations ``eval_iterations``.
+        eval_iterations: itérations des appels de ``on_eval`` (0 : avant la première mise à jour).
+        best_iteration: itération du meilleur point de validation (ou dernière itération).
         best_val: meilleure perte de validation (``nan`` sans validation).
         stopped_early: ``True`` si l'arrêt prématuré a interrompu l'entraînement.
         time_limited: ``True`` si le plafond ``max_seconds`` a interrompu l'entraînement.
@@ -144,11 +150,13 @@ class History:
         device: périphérique utilisé.
     """
 
-    steps: list[int] = field(default_factory=list)
+    iterations: list[int] = field(default_factory=list)
     train: dict[str, list[float]] = field(default_factory=dict)
-    val_steps: list[int] = field(default_factory=list)
+    val_iterations: list[int] = field(default_factory=list)
     val: list[float] = field(default_factory=list)
-    best_step: int = 0
+    evals: dict[str, list[Any]] = field(default_factory=dict)
+    eval_iterations: list[int] = field(default_factory=list)
+    best_iteration: int = 0
     best_val: float = math.nan
     stopped_early: bool = False
     time_limited: bool = False
@@ -261,15 +269,27 @@ def _evaluate(model: nn.Module, loss_fn: LossFn, data: Batch, batch_size: int) -
     return total / n
 
 
+def _record_evals(history: History, iteration: int, values: dict[str, Any] | None) -> None:
+    """Range dans ``history.evals`` les valeurs renvoyées par le rappel ``on_eval``."""
+    if values is None:
+        return
+    if not isinstance(values, dict):
+        raise TypeError(f"on_eval doit renvoyer un dictionnaire ou None, reçu {type(values).__name__}.")
+    history.eval_iterations.append(iteration)
+    for k, v in values.items():
+        history.evals.setdefault(k, []).append(v)
+
+
 def train(
     model: nn.Module,
     data: Batch,
     loss_fn: LossFn | None = None,
     *,
     config: TrainConfig | None = None,
-    steps: Sequence[Step] | Callable[[nn.Module], Sequence[Step]] | None = None,
+    stages: Sequence[Stage] | Callable[[nn.Module], Sequence[Stage]] | None = None,
     val_data: Batch | None = None,
     val_fn: Callable[[nn.Module, Batch], float] | None = None,
+    on_eval: Callable[[nn.Module, int], dict[str, Any] | None] | None = None,
 ) -> History:
     """Entraîne ``model`` et renvoie l'historique des pertes.
 
@@ -279,23 +299,29 @@ def train(
             mode ``eval()``.
         data: tenseur ``(N, …)`` ou tuple de tenseurs de même longueur (par exemple
             ``(y, x)``) ; les mini-lots ont la même structure.
-        loss_fn: ``loss_fn(model, batch)`` ; avec ``steps=None``, une étape unique est créée
+        loss_fn: ``loss_fn(model, batch)`` ; avec ``stages=None``, un étage unique est créé
             avec Adam (``config.lr``, ``config.weight_decay``) sur tous les paramètres.
         config: réglages (:class:`TrainConfig`) ; le calendrier ``config.lr_schedule``
-            s'applique à l'optimiseur de chaque étape, à partir de son taux initial.
-        steps: les étapes d'une itération (par exemple critique puis générateur), ou une
-            fonction ``model -> étapes`` appelée après le déplacement du modèle sur le
+            s'applique à l'optimiseur de chaque étage, à partir de son taux initial.
+        stages: les étages d'une itération (par exemple critique puis générateur), ou une
+            fonction ``model -> étages`` appelée après le déplacement du modèle sur le
             périphérique et la fixation de la graine.
         val_data: données de validation ; si données, la perte de validation est
             calculée toutes les ``config.eval_every`` itérations.
-        val_fn: ``val_fn(model, val_data) -> float`` ; par défaut, la moyenne de la perte de
-            la première étape sur ``val_data``.
+        val_fn: ``val_fn(model, val_data) -> float`` ; par défaut, la moyenne de la perte du
+            premier étage sur ``val_data``.
+        on_eval: rappel ``on_eval(model, iteration) -> dict | None``, appelé (modèle en mode
+            ``eval()``, sans gradient) avant la première mise à jour (itération 0) puis à
+            chaque enregistrement ; les valeurs du dictionnaire renvoyé sont rangées dans
+            ``history.evals`` (suivi d'un GAN, instantanés pour une animation…).
 
+    Calendrier du taux : un ``torch.optim.lr_scheduler.LambdaLR`` par étage, de facteur
+    :func:`lr_factor` (montée linéaire sur ``warmup_iterations``, puis constant ou cosinus).
     Avec ``config.ema_decay``, une :class:`WeightAverage` suit les poids après chaque
-    itération ; la validation voit les poids moyennés et le modèle rendu les porte. Avec
-    ``config.max_seconds``, l'entraînement s'arrête dès que ce temps est dépassé
-    (``history.time_limited``) : un plafond de sécurité pour les budgets égaux des bancs
-    d'essai (le calendrier du taux reste calculé sur ``config.steps``).
+    itération ; la validation et ``on_eval`` voient les poids moyennés et le modèle rendu
+    les porte. Avec ``config.max_seconds``, l'entraînement s'arrête dès que ce temps est
+    dépassé (``history.time_limited``) : un plafond de sécurité pour les budgets égaux des
+    bancs d'essai (le calendrier du taux reste calculé sur ``config.iterations``).
 
     Raises:
         TrainingDivergedError: si une perte devient NaN ou infinie.
@@ -310,26 +336,29 @@ def train(
         val_data = _to(val_data, device)
         _batch_size_of(val_data)
 
-    if steps is None:
+    custom_optimizers = stages is not None
+    if stages is None:
         if loss_fn is None:
-            raise ValueError("Donnez loss_fn (étape unique) ou steps (liste d'étapes).")
+            raise ValueError("Donnez loss_fn (étage unique) ou stages (liste d'étages).")
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             raise ValueError("Le modèle n'a aucun paramètre entraînable.")
-        steps = [Step(loss_fn, torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay))]
-    elif callable(steps):
-        steps = steps(model)
-    steps = list(steps)
-    if not steps or not all(isinstance(s, Step) for s in steps):
-        raise ValueError("steps doit être une liste non vide de genmodels.training.Step.")
+        stages = [Stage(loss_fn, torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay))]
+    elif callable(stages):
+        stages = stages(model)
+    stages = list(stages)
+    if not stages or not all(isinstance(s, Stage) for s in stages):
+        raise ValueError("stages doit être une liste non vide de genmodels.training.Stage.")
     if val_data is not None and val_fn is None:
-        first_loss = steps[0].loss_fn
+        first_loss = stages[0].loss_fn
 
         def val_fn(m: nn.Module, d: Batch) -> float:
             return _evaluate(m, first_loss, d, max(cfg.batch_size, 1024))
 
-    # taux de base de chaque groupe de paramètres, que le calendrier multiplie par lr_factor
-    base_lrs = [[group["lr"] for group in s.optimizer.param_groups] for s in steps]
+    def factor(k: int) -> float:  # LambdaLR compte les pas à partir de 0 ; l'itération 1 a k = 0
+        return lr_factor(cfg.lr_schedule, k + 1, cfg.iterations, cfg.warmup_iterations)
+
+    schedulers = [torch.optim.lr_scheduler.LambdaLR(s.optimizer, factor) for s in stages]
     generator = torch.Generator().manual_seed(cfg.seed)
     batches = iterate_minibatches(data, cfg.batch_size, generator)
     history = History(device=str(device))
@@ -340,8 +369,14 @@ def train(
     ema = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay is not None else None
     start = time.perf_counter()
 
+    def call_on_eval(it: int) -> None:
+        model.eval()
+        with torch.no_grad():
+            _record_evals(history, it, on_eval(model, it))
+        model.train()
+
     bar = tqdm(
-        total=cfg.steps,
+        total=cfg.iterations,
         desc=cfg.desc,
         disable=not cfg.progress,
         file=sys.stdout,
@@ -352,61 +387,67 @@ def train(
     )
     model.train()
     try:
-        for it in range(1, cfg.steps + 1):
-            if cfg.lr_schedule != "constant" or it <= cfg.warmup_steps + 1:
-                factor = lr_factor(cfg.lr_schedule, it, cfg.steps, cfg.warmup_steps)
-                for step, lrs in zip(steps, base_lrs):
-                    for group, lr in zip(step.optimizer.param_groups, lrs):
-                        group["lr"] = lr * factor
-            for step in steps:
-                for _ in range(step.repeat):
-                    loss, logged = _as_loss_dict(step.loss_fn(model, next(batches)), step.name)
+        if on_eval is not None:
+            call_on_eval(0)
+        for it in range(1, cfg.iterations + 1):
+            for stage in stages:
+                for _ in range(stage.repeat):
+                    loss, logged = _as_loss_dict(stage.loss_fn(model, next(batches)), stage.name)
                     value = float(loss.detach())
                     if not math.isfinite(value):
+                        if custom_optimizers:
+                            lrs = ", ".join(f"{g['lr']:.3g}" for g in stage.optimizer.param_groups)
+                            advice = f"le taux de l'optimiseur de l'étage « {stage.name} » (actuellement {lrs})"
+                        else:
+                            advice = f"TrainConfig.lr (lr={cfg.lr})"
                         raise TrainingDivergedError(
-                            f"La perte « {step.name} » vaut {value} à l'itération {it} : l'entraînement "
-                            f"diverge. Essayez un taux d'apprentissage plus faible (lr={cfg.lr}) ou un "
-                            "écrêtage du gradient (grad_clip)."
+                            f"La perte « {stage.name} » vaut {value} à l'itération {it} : l'entraînement "
+                            f"diverge. Essayez de réduire {advice}, ou un écrêtage du gradient (grad_clip)."
                         )
-                    step.optimizer.zero_grad(set_to_none=True)
+                    stage.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     if cfg.grad_clip is not None:
-                        torch.nn.utils.clip_grad_norm_(step.params, cfg.grad_clip)
-                    step.optimizer.step()
+                        torch.nn.utils.clip_grad_norm_(stage.params, cfg.grad_clip)
+                    stage.optimizer.step()
                     for k, v in logged.items():  # moyenne sur les répétitions
-                        sums[k] = sums.get(k, 0.0) + float(v.detach() if isinstance(v, torch.Tensor) else v) / step.repeat
+                        sums[k] = sums.get(k, 0.0) + float(v.detach() if isinstance(v, torch.Tensor) else v) / stage.repeat
+            for scheduler in schedulers:
+                scheduler.step()
             count += 1
             bar.update(1)
             if ema is not None:
                 ema.update()
             out_of_time = cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds
             if out_of_time:
-                history.time_limited = it < cfg.steps
+                history.time_limited = it < cfg.iterations
 
-            if it % cfg.eval_every == 0 or it == cfg.steps or out_of_time:
-                history.steps.append(it)
+            if it % cfg.eval_every == 0 or it == cfg.iterations or out_of_time:
+                history.iterations.append(it)
                 for k, v in sums.items():
                     history.train.setdefault(k, []).append(v / count)
                 postfix = {k: f"{v / count:.3g}" for k, v in list(sums.items())[:2]}
                 sums, count = {}, 0
+                watch = ema is not None and (val_data is not None or on_eval is not None)
+                if watch:  # on valide (et on garde) les poids moyennés
+                    ema.swap()
                 if val_data is not None:
                     model.eval()
-                    if ema is not None:  # on valide (et on garde) les poids moyennés
-                        ema.swap()
                     val = float(val_fn(model, val_data))
-                    history.val_steps.append(it)
+                    history.val_iterations.append(it)
                     history.val.append(val)
                     postfix["val"] = f"{val:.3g}"
                     improved = math.isfinite(val) and (math.isnan(history.best_val) or val < history.best_val)
                     if improved:
-                        history.best_val, history.best_step, bad_evals = val, it, 0
+                        history.best_val, history.best_iteration, bad_evals = val, it, 0
                         if cfg.restore_best:
                             best_state = copy.deepcopy(model.state_dict())
                     else:
                         bad_evals += 1
-                    if ema is not None:
-                        ema.swap()
                     model.train()
+                if on_eval is not None:
+                    call_on_eval(it)
+                if watch:
+                    ema.swap()
                 bar.set_postfix(postfix, refresh=False)
                 if cfg.patience is not None and val_data is not None and bad_evals >= cfg.patience:
                     history.stopped_early = True
@@ -420,7 +461,7 @@ def train(
     if ema is not None:
         ema.swap()  # le modèle rendu porte les poids moyennés
     if val_data is None:
-        history.best_step = history.steps[-1] if history.steps else 0
+        history.best_iteration = history.iterations[-1] if history.iterations else 0
     elif best_state is not None:
         model.load_state_dict(best_state)
     history.seconds = time.perf_counter() - start

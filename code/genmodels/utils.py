@@ -6,10 +6,12 @@ chapitre écrit pour le CPU s'exécute tel quel sur un GPU.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,12 @@ __all__ = [
     "load_checkpoint",
     "check_positive_int",
     "check_probability",
+    "check_choice",
+    "check_points",
+    "module_device",
+    "module_dtype",
+    "standard_normal",
+    "derive_seed",
     "as_tensor",
     "Stopwatch",
 ]
@@ -77,6 +85,79 @@ def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} doit être un entier ≥ {minimum}, reçu {value!r}.")
     return int(value)
+
+
+def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
+    """Vérifie qu'un argument fait partie des valeurs permises ``allowed`` et le renvoie.
+
+    Le message d'erreur nomme l'argument et liste les valeurs permises.
+    """
+    allowed = tuple(allowed)
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name}={value!r} inconnu ; valeurs permises : {', '.join(map(repr, allowed))}.")
+    return value
+
+
+def check_points(name: str, x: Any, dim: int | None = None) -> torch.Tensor:
+    """Vérifie que ``x`` est un tenseur de points de forme ``(batch, dim)`` et le renvoie.
+
+    Args:
+        name: nom de l'argument (pour le message d'erreur).
+        x: le tenseur.
+        dim: nombre de colonnes attendu (``None`` : quelconque).
+
+    Raises:
+        TypeError: si ``x`` n'est pas un tenseur torch.
+        ValueError: si ``x`` n'est pas de dimension 2, ou n'a pas ``dim`` colonnes.
+    """
+    shape = f"(batch, {dim if dim is not None else 'd'})"
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} doit être un tenseur torch de forme {shape}, reçu {type(x).__name__}.")
+    if x.ndim != 2 or (dim is not None and x.shape[1] != dim):
+        raise ValueError(f"{name} doit être de forme {shape}, reçu {tuple(x.shape)}.")
+    return x
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """Périphérique des paramètres (ou, à défaut, des tampons) d'un module ; CPU s'il n'en a aucun."""
+    for t in itertools.chain(module.parameters(), module.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def module_dtype(module: torch.nn.Module) -> torch.dtype:
+    """Type flottant des paramètres d'un module ; le type par défaut de torch s'il n'en a aucun."""
+    for t in itertools.chain(module.parameters(), module.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return torch.get_default_dtype()
+
+
+def standard_normal(shape: tuple[int, ...], *, generator: torch.Generator | None = None,
+                    device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Bruit 𝒩(0, I) de forme ``shape``, tiré sur le périphérique du générateur puis déplacé sur ``device``.
+
+    Tirer sur le périphérique du générateur rend les tirages reproductibles avec un générateur
+    CPU quel que soit le périphérique du modèle (mêmes nombres sur CPU et sur GPU) ; sans
+    générateur, le bruit est tiré directement sur ``device``.
+    """
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    where = generator.device if generator is not None else device
+    return torch.randn(*shape, generator=generator, device=where, dtype=dtype).to(device)
+
+
+def derive_seed(seed: int, stream: str) -> int:
+    """Graine d'un flux aléatoire nommé (données, test, tirages…), dérivée de ``seed``.
+
+    Deux flux de noms différents ont des graines indépendantes (``numpy.random.SeedSequence``
+    hache la graine et le nom), au lieu de ``seed + 1``, ``seed + 2``… qui se chevauchent
+    d'une graine à l'autre.
+    """
+    seed = check_positive_int("seed", seed, minimum=0)
+    if not isinstance(stream, str) or not stream:
+        raise ValueError(f"stream doit être un nom non vide, reçu {stream!r}.")
+    key = [int(b) for b in stream.encode("utf-8")]
+    return int(np.random.SeedSequence([seed, *key]).generate_state(1, dtype=np.uint32)[0])
 
 
 def check_probability(name: str, value: Any, *, open_left: bool = True) -> float:

@@ -1,0 +1,537 @@
+"""Les recettes d'entraînement du cours : données, modèle, réglages recommandés, entraînement.
+
+Une *recette* est le protocole qu'un chapitre et son banc d'essai partagent : elle tire (ou
+charge) les données, construit le modèle d'une famille par sa face commune (``make_…``,
+``loss``), l'entraîne avec la boucle unique :func:`genmodels.training.train` et les réglages
+recommandés ci-dessous, et renvoie toujours le même type, :class:`Fit` ``(model, history,
+data)``. Elle ne mesure rien : la mesure est un appel séparé (:mod:`genmodels.metrics`,
+:mod:`genmodels.comparison`), fait sur ``fit.data.x_test`` ou sur les images de test.
+
+Les recettes, dans l'ordre des chapitres :
+
+=========================  =====================================================
+densités jouets 2-D        chiffres 8×8
+=========================  =====================================================
+:func:`flow_toy`           :func:`autoencoder_digits`
+:func:`vae_toy`            :func:`vae_digits`
+:func:`diffusion_toy`      :func:`diffusion_digits`, :func:`latent_diffusion_digits`
+:func:`gan_toy`            :func:`gan_digits`
+:func:`flow_matching_toy`  :func:`flow_matching_digits`
+=========================  =====================================================
+
+:data:`TOY_RECIPES` et :data:`DIGITS_RECIPES` les rangent par famille, pour le code qui
+traite toutes les familles de la même façon (la comparaison du chapitre « Synthèse »).
+
+Les mesures qui ont conduit aux réglages recommandés sont dans ``benchmarks/resultats/``
+(fichiers ``notes_*.md`` et résultats des bancs), pas ici : elles vieillissent avec le code.
+
+Exemple ::
+
+    from genmodels import flows, metrics, recipes
+    fit = recipes.flow_toy("moons", seed=0)
+    score = metrics.density_score(lambda x: flows.log_prob(fit.model, x),
+                                  fit.data.x_test.to(fit.model.device), fit.data.density.entropy())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from . import diffusion, flow_matching, flows, gan, vae
+from .datasets import DigitsData, ToyDensity, get_toy, load_digits
+from .metrics import modes_covered, sliced_wasserstein
+from .training import History, TrainConfig, train
+from .utils import check_choice, seed_everything
+
+__all__ = [
+    "ToyData",
+    "Fit",
+    # réglages recommandés
+    "FLOW_TRAINING",
+    "AUTOENCODER_TRAINING",
+    "VAE_TOY_TRAINING",
+    "VAE_DIGITS_TRAINING",
+    "VAE_DIGITS_BEST",
+    "DIFFUSION_TRAINING",
+    "DIFFUSION_DIGITS_TRAINING",
+    "GAN_TRAINING",
+    "GAN_ADVERSARIAL",
+    "GAN_DIGITS_CONFIG",
+    "GAN_DIGITS_ADVERSARIAL",
+    "FM_TRAINING",
+    "FM_T_POWER",
+    "FM_DIGITS_TRAINING",
+    # recettes
+    "flow_toy",
+    "autoencoder_digits",
+    "vae_toy",
+    "vae_digits",
+    "diffusion_toy",
+    "diffusion_digits",
+    "latent_diffusion_digits",
+    "gan_toy",
+    "gan_digits",
+    "flow_matching_toy",
+    "flow_matching_digits",
+    "TOY_RECIPES",
+    "DIGITS_RECIPES",
+]
+
+
+class ToyData(NamedTuple):
+    """Les données d'une recette sur une densité jouet 2-D.
+
+    Attributes:
+        name: nom de la densité (:data:`genmodels.datasets.TOY_DATASETS`).
+        density: la densité (échantillonneur, log-densité et entropie exactes s'il y en a).
+        x_train: points d'apprentissage ``(n_train, 2)``.
+        x_val: points de validation ``(n_val, 2)``, ou ``None`` si la recette n'en tire pas.
+        x_test: points de test ``(n_test, 2)``, jamais vus à l'entraînement, ou ``None``.
+    """
+
+    name: str
+    density: ToyDensity
+    x_train: torch.Tensor
+    x_val: torch.Tensor | None
+    x_test: torch.Tensor | None
+
+
+class Fit(NamedTuple):
+    """Le résultat de toute recette : le modèle entraîné, son historique et ses données.
+
+    Attributes:
+        model: le module PyTorch entraîné (en mode ``eval()``, sur le périphérique de l'entraînement).
+        history: l'historique de :func:`genmodels.training.train`.
+        data: :class:`ToyData` (densités jouets) ou :class:`genmodels.datasets.DigitsData`
+            (chiffres 8×8, à l'échelle sur laquelle le modèle a appris).
+    """
+
+    model: nn.Module
+    history: History
+    data: ToyData | DigitsData
+
+
+def _toy_samples(name: str, seed: int, sizes: Sequence[int]) -> tuple[ToyDensity, list[torch.Tensor]]:
+    """La densité ``name`` et des échantillons successifs de tailles ``sizes``, tirés avec la graine ``seed``."""
+    toy = get_toy(name)
+    g = torch.Generator().manual_seed(seed)
+    return toy, [toy.sample(n, generator=g) for n in sizes]
+
+
+# --------------------------------------------------------------------------------------
+# Flots normalisants (chapitre « Réseaux inversibles »)
+# --------------------------------------------------------------------------------------
+
+FLOW_TRAINING: dict = {
+    "iterations": 2500,
+    "batch_size": 1024,
+    "lr": 4e-3,
+    "lr_schedule": "cosine",
+    "warmup_iterations": 300,
+    "grad_clip": 5.0,
+}
+"""Réglages de :class:`genmodels.training.TrainConfig` pour :class:`genmodels.flows.FlowConfig` par
+défaut sur les densités 2-D. La montée du taux et l'écrêtage évitent des premiers pas trop
+brutaux (les dernières couches, nulles, reçoivent d'emblée des pas de taille lr avec Adam) ;
+la décroissance en cosinus affine la densité en fin d'entraînement."""
+
+
+def flow_toy(name: str, *, seed: int = 0, n_train: int = 20_000, n_val: int = 2000, n_test: int = 5000,
+             config: flows.FlowConfig | None = None, **train_overrides) -> Fit:
+    """Un flot de couplages affines sur une densité jouet, au meilleur point de validation.
+
+    Tire, avec la graine ``seed``, ``n_train`` points d'apprentissage, ``n_val`` de validation
+    et ``n_test`` de test ; entraîne le flot ``config`` avec :data:`FLOW_TRAINING` (modifiable
+    par ``train_overrides``, arguments de :class:`genmodels.training.TrainConfig`) et recharge
+    les poids du meilleur point de validation.
+    """
+    toy, (x_train, x_val, x_test) = _toy_samples(name, seed, (n_train, n_val, n_test))
+    seed_everything(seed)  # initialisation reproductible des poids
+    model = flows.make_flow(config or flows.FlowConfig())
+    options = {**FLOW_TRAINING, "eval_every": 100, "seed": seed, "desc": f"flot · {name}", **train_overrides}
+    history = train(model, x_train, flows.loss, config=TrainConfig(**options), val_data=x_val)
+    return Fit(model, history, ToyData(name, toy, x_train, x_val, x_test))
+
+
+# --------------------------------------------------------------------------------------
+# Auto-encodeurs et VAE
+# --------------------------------------------------------------------------------------
+
+AUTOENCODER_TRAINING: dict = {"iterations": 3000, "batch_size": 128, "lr": 2e-3, "lr_schedule": "cosine",
+                              "eval_every": 100}
+"""Réglages de :func:`autoencoder_digits`."""
+
+
+def autoencoder_digits(latent_dim: int = 8, *, hidden: Sequence[int] = (256, 128), seed: int = 0,
+                       output: str = "sigmoid", **train_overrides) -> Fit:
+    """Un auto-encodeur sur les chiffres 8×8 (échelle [0, 1]).
+
+    Args:
+        latent_dim: dimension du code.
+        hidden: largeurs cachées (``()`` : auto-encodeur linéaire ; prendre alors ``output="linear"``).
+        seed: graine de l'initialisation et des mini-lots.
+        output: ``"sigmoid"`` (défaut) ou ``"linear"``.
+        train_overrides: arguments de :class:`genmodels.training.TrainConfig`.
+    """
+    data = load_digits("unit")
+    seed_everything(seed)
+    model = vae.Autoencoder(64, latent_dim, hidden, output=output)
+    options = {**AUTOENCODER_TRAINING, "seed": seed, "desc": f"auto-encodeur (d={latent_dim})", **train_overrides}
+    history = train(model, data.x_train, vae.ae_loss, config=TrainConfig(**options))
+    return Fit(model, history, data)
+
+
+VAE_TOY_TRAINING: dict = {"iterations": 2000, "batch_size": 512, "lr": 3e-3, "lr_schedule": "cosine",
+                          "warmup_iterations": 200, "grad_clip": 10.0}
+"""Réglages de :func:`vae_toy` (VAE gaussien sur une densité 2-D)."""
+
+
+def vae_toy(name: str = "moons", *, latent_dim: int = 2, hidden: Sequence[int] = (128, 128), n_train: int = 20_000,
+            n_test: int = 5000, seed: int = 0, **train_overrides) -> Fit:
+    """Un VAE à décodeur gaussien sur une densité jouet 2-D.
+
+    Sa densité se mesure ensuite par la borne IWAE (:func:`genmodels.vae.log_prob`) : comme
+    -L_K ≥ -ln p_θ(x), l'écart de KL qu'on en déduit majore le vrai écart KL(p_data ‖ p_θ).
+    """
+    toy, (x_train, x_test) = _toy_samples(name, seed, (n_train, n_test))
+    seed_everything(seed)
+    model = vae.VAE(2, latent_dim, hidden, likelihood="gaussian")
+    options = {**VAE_TOY_TRAINING, "seed": seed, "desc": f"VAE · {name}", **train_overrides}
+    history = train(model, x_train, vae.loss, config=TrainConfig(**options))
+    return Fit(model, history, ToyData(name, toy, x_train, None, x_test))
+
+
+VAE_DIGITS_TRAINING: dict = {
+    "iterations": 3000,
+    "batch_size": 128,
+    "lr": 2e-3,
+    "lr_schedule": "cosine",
+    "warmup_iterations": 200,
+    "grad_clip": 10.0,
+    "weight_decay": 1e-4,
+}
+"""Réglages de :func:`vae_digits` : le protocole court du chapitre et de la diffusion latente
+(a priori 𝒩(0, I)). Pour le meilleur VAE de chiffres, voir :data:`VAE_DIGITS_BEST`."""
+
+VAE_DIGITS_BEST: dict = {
+    "latent_dim": 8,
+    "prior": "mixture",
+    "n_components": 50,
+    "iterations": 10_000,
+    "ema_decay": 0.999,
+}
+"""Le VAE de chiffres recommandé par le banc d'essai : ``vae_digits(**VAE_DIGITS_BEST)``.
+
+A priori appris (mélange de 50 gaussiennes diagonales, latent de dimension 8), 10 000
+itérations (taux cosinus de :data:`VAE_DIGITS_TRAINING`) et moyenne exponentielle des poids
+(décroissance 0,999) ; décodeur binomial, deux couches cachées de 256 unités. Mesures :
+``benchmarks/resultats/vae.md`` et ``benchmarks/resultats/notes_vae.md``."""
+
+
+def vae_digits(latent_dim: int = 8, *, seed: int = 0, conditional: bool = False, hidden: Sequence[int] = (256, 256),
+               likelihood: str = "binomial", prior: str = "normal", n_components: int = 10,
+               **train_overrides) -> Fit:
+    """Un VAE sur les chiffres 8×8 (1 437 images d'apprentissage, échelle [0, 1]).
+
+    Les courbes des deux termes de l'ELBO sont dans ``history.train["reconstruction"]`` et
+    ``history.train["kl"]``.
+
+    Args:
+        latent_dim: dimension du latent.
+        seed: graine de l'initialisation, des mini-lots et des tirages ε.
+        conditional: VAE conditionnel p_θ(x | z, y) (10 classes), entraîné sur les couples (y, x).
+        hidden: largeurs cachées.
+        likelihood: loi du décodeur (:data:`genmodels.vae.LIKELIHOODS`).
+        prior: ``"normal"`` (𝒩(0, I), défaut) ou ``"mixture"`` (mélange appris de gaussiennes).
+        n_components: nombre de composantes de l'a priori ``"mixture"``.
+        train_overrides: arguments de :class:`genmodels.training.TrainConfig`.
+    """
+    data = load_digits("unit")
+    seed_everything(seed)
+    model = vae.VAE(64, latent_dim, hidden, likelihood=likelihood, n_classes=10 if conditional else None, prior=prior,
+                    n_components=n_components)
+    desc = (f"VAE {'conditionnel ' if conditional else ''}"
+            f"{'à a priori de mélange ' if prior == 'mixture' else ''}(d={latent_dim})")
+    options = {**VAE_DIGITS_TRAINING, "seed": seed, "desc": desc, **train_overrides}
+    train_data = (data.y_train, data.x_train) if conditional else data.x_train
+    history = train(model, train_data, vae.loss, config=TrainConfig(**options))
+    return Fit(model, history, data)
+
+
+# --------------------------------------------------------------------------------------
+# Diffusion
+# --------------------------------------------------------------------------------------
+
+DIFFUSION_TRAINING: dict = {
+    "iterations": 8000,
+    "batch_size": 512,
+    "lr": 2e-3,
+    "lr_schedule": "cosine",
+    "warmup_iterations": 200,
+    "grad_clip": 1.0,
+}
+"""Réglages de :func:`diffusion_toy` (:class:`genmodels.diffusion.DiffusionConfig` par défaut). La
+décroissance du taux en cosinus jusqu'à 0 joue le rôle d'une moyenne des derniers poids."""
+
+DIFFUSION_DIGITS_TRAINING: dict = {
+    "iterations": 4000,
+    "batch_size": 256,
+    "lr": 1e-3,
+    "lr_schedule": "cosine",
+    "warmup_iterations": 200,
+    "grad_clip": 1.0,
+}
+"""Réglages de :func:`diffusion_digits` et de :func:`latent_diffusion_digits`."""
+
+
+def diffusion_toy(name: str, *, seed: int = 0, n_train: int = 50_000, n_test: int = 5000,
+                  config: diffusion.DiffusionConfig | None = None, **train_overrides) -> Fit:
+    """Un DDPM sur une densité jouet (réduction des données fixée sur les points d'apprentissage).
+
+    Les ``n_test`` points de test sont tirés après les ``n_train`` points d'apprentissage, avec
+    la même graine.
+    """
+    toy, (x_train, x_test) = _toy_samples(name, seed, (n_train, n_test))
+    seed_everything(seed)
+    model = diffusion.make_diffusion(config or diffusion.DiffusionConfig(), x_train)
+    options = {**DIFFUSION_TRAINING, "seed": seed, "eval_every": 500, "desc": f"diffusion · {name}",
+               **train_overrides}
+    history = train(model, x_train, diffusion.loss, config=TrainConfig(**options))
+    return Fit(model, history, ToyData(name, toy, x_train, None, x_test))
+
+
+def diffusion_digits(*, seed: int = 0, config: diffusion.DiffusionConfig | None = None, **train_overrides) -> Fit:
+    """Un DDPM sur les 1 437 chiffres d'apprentissage, pixels ramenés dans [-1, 1].
+
+    Le modèle rend des images dans [-1, 1] : ``fit.data.to_unit`` les ramène dans [0, 1]
+    (échelle des figures et des mesures). Les pixels étant déjà à l'échelle du bruit, la
+    réduction est laissée à l'identité.
+    """
+    data = load_digits("symmetric")
+    seed_everything(seed)
+    model = diffusion.make_diffusion(config or diffusion.DiffusionConfig(dim=64, hidden=256, n_blocks=2))
+    options = {**DIFFUSION_DIGITS_TRAINING, "seed": seed, "eval_every": 500, "desc": "diffusion · chiffres",
+               **train_overrides}
+    history = train(model, data.x_train, diffusion.loss, config=TrainConfig(**options))
+    return Fit(model, history, data)
+
+
+def latent_diffusion_digits(latent_dim: int = 8, *, seed: int = 0, vae_fit: Fit | None = None,
+                            config: diffusion.DiffusionConfig | None = None, vae_overrides: dict | None = None,
+                            **train_overrides) -> Fit:
+    """Diffusion latente sur les chiffres : le VAE de :func:`vae_digits`, puis un DDPM sur ses latents.
+
+    1. Entraîne (ou reprend, ``vae_fit``) le VAE ``vae_digits(latent_dim)``, images dans [0, 1] ;
+    2. encode les images d'apprentissage par la moyenne de q(z | x) ;
+    3. entraîne un DDPM de dimension ``latent_dim`` sur ces latents (réduits).
+
+    Renvoie un :class:`Fit` dont le modèle est une :class:`genmodels.diffusion.LatentDiffusion`
+    (le VAE figé est ``fit.model.vae``), l'historique celui de la diffusion latente, et les
+    données celles du VAE (échelle [0, 1]).
+    """
+    if vae_fit is None:
+        vae_fit = vae_digits(latent_dim, seed=seed, **(vae_overrides or {}))
+    vae_model, data = vae_fit.model, vae_fit.data
+    vae_model.eval()
+    device = next(vae_model.parameters()).device
+    with torch.no_grad():
+        z_train = vae_model.encode(data.x_train.to(device)).mean.detach().cpu()
+    dim = z_train.shape[1]
+    seed_everything(seed)
+    cfg = config or diffusion.DiffusionConfig(dim=dim, hidden=128, n_blocks=2)
+    if cfg.dim != dim:
+        raise ValueError(f"config.dim = {cfg.dim} ne correspond pas à la dimension du latent du VAE ({dim}).")
+    model = diffusion.make_diffusion(cfg, z_train)
+    options = {**DIFFUSION_DIGITS_TRAINING, "seed": seed, "eval_every": 500, "desc": "diffusion latente",
+               **train_overrides}
+    history = train(model, z_train, diffusion.loss, config=TrainConfig(**options))
+    return Fit(diffusion.LatentDiffusion(vae_model, model).eval(), history, data)
+
+
+# --------------------------------------------------------------------------------------
+# GAN
+# --------------------------------------------------------------------------------------
+
+GAN_TRAINING: dict[str, dict] = {
+    "gan": {"iterations": 3000, "batch_size": 256, "lr_schedule": "cosine"},
+    "wgan-gp": {"iterations": 1500, "batch_size": 256, "lr_schedule": "cosine"},
+}
+"""Réglages de :class:`genmodels.training.TrainConfig` pour chaque objectif sur les densités 2-D (les
+taux d'apprentissage sont ceux de :data:`GAN_ADVERSARIAL`) ; une itération de WGAN-GP compte
+5 pas du critique, d'où moitié moins d'itérations."""
+
+GAN_ADVERSARIAL: dict[str, dict] = {
+    "gan": {"objective": "gan", "critic_steps": 1, "lr_discriminator": 1e-3, "lr_generator": 1e-3},
+    "wgan-gp": {"objective": "wgan-gp", "critic_steps": 5, "lr_discriminator": 1e-3, "lr_generator": 1e-3,
+                "gp_weight": 0.1},
+}
+"""Arguments de :class:`genmodels.gan.AdversarialConfig` pour chaque objectif sur les densités 2-D."""
+
+GAN_DIGITS_CONFIG = gan.GANConfig(data_dim=64, latent_dim=16, generator_hidden=(256, 256),
+                                  discriminator_hidden=(256, 256), output="tanh")
+"""Architecture du petit GAN des chiffres 8×8 (pixels dans [-1, 1], d'où la sortie tanh)."""
+
+GAN_DIGITS_ADVERSARIAL: dict[str, dict] = {
+    "gan": {"objective": "gan", "critic_steps": 1, "lr_discriminator": 2e-4, "lr_generator": 2e-4},
+    "wgan-gp": {"objective": "wgan-gp", "critic_steps": 5, "lr_discriminator": 5e-4, "lr_generator": 5e-4,
+                "gp_weight": 10.0},
+}
+"""Arguments de :class:`genmodels.gan.AdversarialConfig` pour les chiffres (λ = 10 comme dans l'article)."""
+
+
+def gan_toy(name: str = "8gaussians", objective: str = "wgan-gp", *, seed: int = 0, n_train: int = 20_000,
+            n_val: int = 2000, n_test: int = 5000, config: gan.GANConfig | None = None,
+            adversarial: dict | None = None, n_snapshot: int = 1000, **train_overrides) -> Fit:
+    """Un GAN sur une densité jouet, suivi pendant l'entraînement.
+
+    Tire, avec la graine ``seed``, ``n_train`` points d'apprentissage, ``n_val`` de validation
+    et ``n_test`` de test ; entraîne le GAN ``config`` avec l'objectif ``objective``
+    (:data:`GAN_ADVERSARIAL`, modifiable par ``adversarial``) et :data:`GAN_TRAINING`
+    (modifiable par ``train_overrides``). Aucun point n'est « restauré » (pas de sélection sur
+    la validation). À l'itération 0 puis à chaque enregistrement (``eval_every``), le rappel
+    ``on_eval`` de la boucle range dans ``fit.history.evals`` (itérations :
+    ``fit.history.eval_iterations``) :
+
+    * ``"snapshot"`` : les tirages ``(n_snapshot, d)`` d'un même bruit fixe ;
+    * ``"sw"`` : la SW2 (256 directions) entre ``n_val`` tirages et la validation ;
+    * ``"modes"`` : les modes couverts par l'instantané (densités à modes connus seulement).
+    """
+    check_choice("objective", objective, gan.OBJECTIVES)
+    toy, (x_train, x_val, x_test) = _toy_samples(name, seed, (n_train, n_val, n_test))
+    seed_everything(seed)
+    model = gan.make_gan(config or gan.GANConfig())
+    adv = gan.AdversarialConfig(**{**GAN_ADVERSARIAL[objective], **(adversarial or {})})
+    options = {**GAN_TRAINING[objective], "eval_every": 100, "seed": seed, "desc": f"{objective} · {name}",
+               "restore_best": False, **train_overrides}
+    centres, sigma = getattr(toy, "centres", None), getattr(toy, "sigma", None)
+    z_fixed = torch.randn(n_snapshot, model.latent_dim, generator=torch.Generator().manual_seed(seed + 1))
+    z_val = torch.randn(n_val, model.latent_dim, generator=torch.Generator().manual_seed(seed + 2))
+
+    def track(m: gan.GAN, iteration: int) -> dict:
+        x_snap = m.generator(z_fixed.to(m.device)).cpu()
+        out = {"snapshot": x_snap,
+               "sw": sliced_wasserstein(m.generator(z_val.to(m.device)), x_val.to(m.device), n_projections=256)}
+        if centres is not None and sigma is not None:
+            out["modes"] = modes_covered(x_snap, centres.float(), 3.0 * float(sigma)).covered
+        return out
+
+    history = train(model, x_train, config=TrainConfig(**options), stages=gan.make_stages(adv), on_eval=track)
+    return Fit(model, history, ToyData(name, toy, x_train, x_val, x_test))
+
+
+def gan_digits(objective: str = "wgan-gp", *, iterations: int = 1000, seed: int = 0, batch_size: int = 128,
+               config: gan.GANConfig | None = None, adversarial: dict | None = None, **train_overrides) -> Fit:
+    """Un petit GAN sur les chiffres 8×8, pixels dans [-1, 1] (``fit.data.to_unit`` les ramène dans [0, 1])."""
+    check_choice("objective", objective, gan.OBJECTIVES)
+    data = load_digits("symmetric")
+    seed_everything(seed)
+    model = gan.make_gan(config or GAN_DIGITS_CONFIG)
+    adv = gan.AdversarialConfig(**{**GAN_DIGITS_ADVERSARIAL[objective], **(adversarial or {})})
+    options = {"iterations": iterations, "batch_size": batch_size, "lr_schedule": "cosine",
+               "eval_every": max(iterations // 20, 1), "seed": seed, "desc": f"{objective} · chiffres",
+               **train_overrides}
+    history = train(model, data.x_train, config=TrainConfig(**options), stages=gan.make_stages(adv))
+    return Fit(model, history, data)
+
+
+# --------------------------------------------------------------------------------------
+# Flow matching
+# --------------------------------------------------------------------------------------
+
+FM_TRAINING: dict[str, dict] = {
+    "independent": {"iterations": 8000, "batch_size": 512, "lr": 4e-3, "lr_schedule": "cosine",
+                    "warmup_iterations": 200, "grad_clip": 1.0},
+    "ot": {"iterations": 5000, "batch_size": 512, "lr": 6e-3, "lr_schedule": "cosine",
+           "warmup_iterations": 200, "grad_clip": 1.0},
+}
+"""Réglages de :func:`flow_matching_toy` pour chaque couplage (:class:`genmodels.flow_matching.FMConfig`
+par défaut, densités 2-D). Le couplage OT (par paquets de 64) coûte environ deux fois plus
+cher par itération, d'où moins d'itérations. Ils vont avec la loi des instants
+:data:`FM_T_POWER`. Mesures : ``benchmarks/resultats/notes_flow_matching.md``."""
+
+FM_T_POWER: dict[str, float] = {"independent": 2.0, "ot": 1.0}
+"""Exposant ``t_power`` de la loi des instants (voir :func:`genmodels.flow_matching.loss`) pour
+chaque couplage : densité 2t pour le couplage indépendant (le réseau voit plus souvent la
+fin du trajet, où le champ marginal sépare les modes), loi uniforme pour le couplage OT
+(dont les trajets presque droits ont un champ plus simple près des données)."""
+
+FM_DIGITS_TRAINING: dict = {
+    "iterations": 3000,
+    "batch_size": 128,
+    "lr": 3e-3,
+    "lr_schedule": "cosine",
+    "warmup_iterations": 200,
+    "grad_clip": 1.0,
+    "weight_decay": 1e-4,
+}
+"""Réglages de :func:`flow_matching_digits` (champ 3×512, instants de densité 2t)."""
+
+
+def flow_matching_toy(name: str, coupling: str = "ot", *, seed: int = 0, n_train: int = 100_000,
+                      n_test: int = 5000, config: flow_matching.FMConfig | None = None, ot_block: int | None = 64,
+                      t_power: float | None = None, **train_overrides) -> Fit:
+    """Flow matching sur une densité jouet.
+
+    Tire, avec la graine ``seed``, ``n_train`` points d'apprentissage et ``n_test`` de test ;
+    entraîne le champ ``config`` avec la perte :func:`genmodels.flow_matching.loss` et le
+    couplage ``coupling``, selon ``FM_TRAINING[coupling]`` (modifiable par ``train_overrides``)
+    et ``FM_T_POWER[coupling]`` (ou ``t_power``).
+    """
+    check_choice("coupling", coupling, flow_matching.COUPLINGS)
+    t_power = FM_T_POWER[coupling] if t_power is None else t_power
+    toy, (x_train, x_test) = _toy_samples(name, seed, (n_train, n_test))
+    x_train, x_test = x_train.float(), x_test.float()
+    seed_everything(seed)
+    model = flow_matching.make_velocity(config or flow_matching.FMConfig())
+    options = {**FM_TRAINING[coupling], "seed": seed, "desc": f"flow matching ({coupling}) · {name}",
+               **train_overrides}
+    loss_fn = partial(flow_matching.loss, coupling=coupling, ot_block=ot_block, t_power=t_power)
+    history = train(model, x_train, loss_fn, config=TrainConfig(**options))
+    return Fit(model, history, ToyData(name, toy, x_train, None, x_test))
+
+
+def flow_matching_digits(coupling: str = "independent", *, seed: int = 0, hidden: Sequence[int] = (512, 512, 512),
+                         ot_block: int | None = 64, t_power: float = 2.0, **train_overrides) -> Fit:
+    """Flow matching sur les chiffres 8×8 (pixels ramenés dans [-1, 1]).
+
+    Args:
+        coupling: ``"independent"`` ou ``"ot"``.
+        seed: graine de l'initialisation et des mini-lots.
+        hidden: largeurs cachées du champ (d = 64).
+        ot_block: taille des paquets du couplage OT.
+        t_power: exposant de la loi des instants (densité 2t par défaut).
+        train_overrides: arguments de :class:`genmodels.training.TrainConfig` qui remplacent
+            ceux de :data:`FM_DIGITS_TRAINING`.
+    """
+    check_choice("coupling", coupling, flow_matching.COUPLINGS)
+    data = load_digits("symmetric")
+    seed_everything(seed)
+    model = flow_matching.make_velocity(flow_matching.FMConfig(dim=64, hidden=tuple(hidden)))
+    options = {**FM_DIGITS_TRAINING, "seed": seed, "desc": f"flow matching ({coupling}) · chiffres",
+               **train_overrides}
+    loss_fn = partial(flow_matching.loss, coupling=coupling, ot_block=ot_block, t_power=t_power)
+    history = train(model, data.x_train, loss_fn, config=TrainConfig(**options))
+    return Fit(model, history, data)
+
+
+TOY_RECIPES: dict[str, Callable[..., Fit]] = {
+    "flow": flow_toy,
+    "vae": vae_toy,
+    "diffusion": diffusion_toy,
+    "gan": gan_toy,
+    "flow_matching": flow_matching_toy,
+}
+"""La recette « densité jouet » de chaque famille : ``TOY_RECIPES[famille](name, seed=…, …)``."""
+
+DIGITS_RECIPES: dict[str, Callable[..., Fit]] = {
+    "vae": vae_digits,
+    "diffusion": diffusion_digits,
+    "gan": gan_digits,
+    "flow_matching": flow_matching_digits,
+}
+"""La recette « chiffres 8×8 » de chaque famille (pas de flot : voir le chapitre des flots)."""
