@@ -18,14 +18,18 @@ import torch
 
 import genmodels as gm
 
+RESULTS = Path(__file__).resolve().parent / "resultats"
+"""Dossier des résultats des bancs dans le dépôt (``benchmarks/resultats/``), quel que soit le dossier courant."""
+
 
 def base_parser(doc: str) -> argparse.ArgumentParser:
-    """Analyseur d'arguments commun : ``--quick``, ``--seeds``, ``--steps``, ``--out``."""
+    """Analyseur d'arguments commun : ``--quick``, ``--seeds``, ``--iterations``, ``--out``."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="une seule graine")
     parser.add_argument("--seeds", type=int, default=3, help="nombre de graines (défaut : 3)")
-    parser.add_argument("--steps", type=int, default=None, help="itérations (défaut : RECOMMENDED_TRAINING du module)")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/resultats"), help="dossier de sortie")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="itérations d'entraînement (défaut : les réglages recommandés de genmodels.recipes)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"dossier de sortie (défaut : {RESULTS})")
     return parser
 
 

@@ -1,7 +1,7 @@
 """Banc d'essai des modèles de diffusion (objectifs de l'issue « diffusion », hors des tests).
 
-Protocole : pour chaque densité, ``diffusion.fit_toy`` (50 000 tirages d'apprentissage,
-modèle et entraînement recommandés, ≤ 60 s sur le CPU à 2 cœurs) ; puis, pour
+Protocole : pour chaque densité, la recette ``recipes.diffusion_toy`` (50 000 tirages
+d'apprentissage, modèle et entraînement recommandés, ≤ 60 s sur le CPU à 2 cœurs) ; puis, pour
 l'échantillonneur ancestral à T = 1 000 pas et pour DDIM déterministe à 50 pas,
 ``diffusion.sample_quality`` : la SW2 (1 024 directions) entre ``--pairs`` tirages de
 5 000 points du modèle et autant d'échantillons de test frais de 5 000 points, en moyenne.
@@ -27,7 +27,7 @@ import argparse
 import statistics
 from pathlib import Path
 
-from genmodels import diffusion
+from genmodels import diffusion, recipes
 from genmodels.metrics import noise_floor, sliced_wasserstein
 from _report import machine_meta, write_report  # benchmarks/_report.py
 
@@ -38,16 +38,18 @@ N = 5000
 DDIM_STEPS = 50
 
 
-def run_one(name: str, seed: int, pairs: int, steps: int | None) -> dict:
+def run_one(name: str, seed: int, pairs: int, iterations: int | None) -> dict:
     """Entraîne un DDPM sur ``name`` (graine ``seed``) et mesure ses deux échantillonneurs."""
-    overrides = {"desc": f"{name} #{seed}"} | ({"steps": steps} if steps else {})
-    model, hist, toy = diffusion.fit_toy(name, seed=1000 + seed, **overrides)
+    overrides = {"desc": f"{name} #{seed}"} | ({"iterations": iterations} if iterations else {})
+    fit = recipes.diffusion_toy(name, seed=1000 + seed, **overrides)
+    model, hist, toy = fit.model, fit.history, fit.data.density
     floor = noise_floor(sliced_wasserstein, toy.sample, N, n_pairs=10, seed=2000 + seed)
-    quality = diffusion.sample_quality(model, toy, steps=(None, DDIM_STEPS), n=N, n_pairs=pairs, seed=3000 + seed)
-    row = {"dataset": name, "seed": seed, "train_steps": hist.steps[-1], "train_seconds": round(hist.seconds, 2),
-           "floor_mean": round(floor.mean, 4), "floor_q95": round(floor.q95, 4), "device": hist.device}
+    quality = diffusion.sample_quality(model, toy, n_steps=(None, DDIM_STEPS), n=N, n_pairs=pairs, seed=3000 + seed)
+    row = {"dataset": name, "seed": seed, "train_iterations": hist.iterations[-1],
+           "train_seconds": round(hist.seconds, 2), "floor_mean": round(floor.mean, 4),
+           "floor_q95": round(floor.q95, 4), "device": hist.device}
     for q in quality:
-        row[q.sampler] = {"steps": q.steps, "sw": round(q.sw, 4), "sw_values": [round(v, 4) for v in q.sw_values],
+        row[q.sampler] = {"n_steps": q.n_steps, "sw": round(q.sw, 4), "sw_values": [round(v, 4) for v in q.sw_values],
                           "ratio": round(q.sw / floor.mean, 3), "sample_seconds": round(q.seconds, 2)}
     return row
 
@@ -57,12 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="2 couples au lieu de --pairs")
     parser.add_argument("--seeds", type=int, default=1, help="nombre de graines (défaut : 1)")
     parser.add_argument("--pairs", type=int, default=5, help="couples (tirage du modèle, test) par mesure (défaut : 5)")
-    parser.add_argument("--steps", type=int, default=None, help="itérations (défaut : RECOMMENDED_TRAINING)")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="itérations d'entraînement (défaut : recipes.DIFFUSION_TRAINING)")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS, help="densités")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/resultats"), help="dossier de sortie")
     args = parser.parse_args(argv)
     pairs = 2 if args.quick else args.pairs
-    rows = [run_one(name, s, pairs, args.steps) for name in args.datasets for s in range(args.seeds)]
+    rows = [run_one(name, s, pairs, args.iterations) for name in args.datasets for s in range(args.seeds)]
 
     summary = {}
     for name in args.datasets:

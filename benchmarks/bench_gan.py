@@ -1,28 +1,32 @@
 """Banc d'essai des GAN (objectifs de l'issue « GAN », hors des tests).
 
-Protocole (``genmodels.gan.fit_toy``, partagé avec le chapitre) : sur 8gaussians, 20 000
-tirages d'apprentissage, 2 000 de validation (suivi seulement, aucune sélection) et 5 000
-de test, graines fixes ; WGAN-GP entraîné avec la configuration recommandée. On rapporte
-les modes couverts (``metrics.modes_covered``, rayon 3σ), la distance SW2 entre 5 000
-tirages du modèle et le test, le plancher de bruit de SW2 (``metrics.noise_floor``, deux
-échantillons indépendants de 5 000 points de la vraie loi) et le temps d'entraînement.
+Protocole (recette ``genmodels.recipes.gan_toy``, partagée avec le chapitre) : sur
+8gaussians, 20 000 tirages d'apprentissage, 2 000 de validation (suivi seulement, aucune
+sélection) et 5 000 de test, graines fixes ; WGAN-GP entraîné avec la configuration
+recommandée. Après l'entraînement, on mesure sur 5 000 tirages (``gan.sample``, bruit de
+graine + 3) les modes couverts (``metrics.modes_covered``, rayon 3σ) et la distance SW2 au
+test, à comparer au plancher de bruit de SW2 (``metrics.noise_floor``, deux échantillons
+indépendants de 5 000 points de la vraie loi) ; on rapporte aussi le temps d'entraînement.
 Objectif : 8/8 modes à chaque graine et SW2 ≤ 2 × plancher (moyenne), en ≤ 60 s
 d'entraînement sur le CPU à 2 cœurs de l'intégration continue. Le GAN d'origine est mesuré
 à titre de comparaison (``--with-gan``).
 
 Usage ::
 
-    python benchmarks/bench_gan.py                 # WGAN-GP, 3 graines
-    python benchmarks/bench_gan.py --quick         # 1 graine
-    python benchmarks/bench_gan.py --with-gan      # ajoute le GAN d'origine
-    python benchmarks/bench_gan.py --out resultats # dossier des fichiers JSON et Markdown
+    python benchmarks/bench_gan.py                  # WGAN-GP, 3 graines
+    python benchmarks/bench_gan.py --quick          # 1 graine
+    python benchmarks/bench_gan.py --with-gan       # ajoute le GAN d'origine
+    python benchmarks/bench_gan.py --iterations 500 # autre nombre d'itérations
+    python benchmarks/bench_gan.py --out resultats  # dossier des fichiers JSON et Markdown
 """
 
 from __future__ import annotations
 
 import statistics
 
-from genmodels import gan, metrics
+import torch
+
+from genmodels import gan, metrics, recipes
 from genmodels.datasets import get_toy
 from _report import base_parser, machine_meta, write_report  # benchmarks/_report.py
 
@@ -32,13 +36,18 @@ TIME_BUDGET_S = 60.0
 FLOOR_FACTOR = 2.0
 
 
-def run_one(objective: str, seed: int, steps: int | None) -> dict:
-    """Entraîne un GAN (``objective``) sur 8gaussians avec la graine ``seed`` et renvoie ses mesures."""
-    overrides = {"steps": steps} if steps else {}
-    fit = gan.fit_toy(DATASET, objective, seed=1000 + seed, n_test=N_TEST, desc=f"{objective} #{seed}", **overrides)
-    return {"objective": objective, "seed": seed, "steps": fit.history.steps[-1],
-            "train_seconds": round(fit.history.seconds, 2), "sw2": round(fit.sw, 4),
-            "modes": fit.coverage.covered, "high_quality": round(fit.coverage.high_quality, 4),
+def run_one(objective: str, seed: int, iterations: int | None) -> dict:
+    """Entraîne un GAN (``objective``) sur 8gaussians avec la graine 1000 + ``seed`` et renvoie ses mesures."""
+    overrides = {"iterations": iterations} if iterations else {}
+    train_seed = 1000 + seed
+    fit = recipes.gan_toy(DATASET, objective, seed=train_seed, n_test=N_TEST, desc=f"{objective} #{seed}", **overrides)
+    x_gen = gan.sample(fit.model, N_TEST, generator=torch.Generator().manual_seed(train_seed + 3)).cpu()
+    sw = metrics.sliced_wasserstein(x_gen, fit.data.x_test)
+    toy = fit.data.density
+    coverage = metrics.modes_covered(x_gen, toy.centres.float(), 3 * toy.sigma)
+    return {"objective": objective, "seed": seed, "iterations": fit.history.iterations[-1],
+            "train_seconds": round(fit.history.seconds, 2), "sw2": round(sw, 4),
+            "modes": coverage.covered, "high_quality": round(coverage.high_quality, 4),
             "device": fit.history.device}
 
 
@@ -50,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     objectives = ["wgan-gp", "gan"] if args.with_gan else ["wgan-gp"]
 
     floor = metrics.noise_floor(metrics.sliced_wasserstein, get_toy(DATASET).sample, N_TEST, n_pairs=10, seed=0)
-    rows = [run_one(obj, s, args.steps) for obj in objectives for s in range(seeds)]
+    rows = [run_one(obj, s, args.iterations) for obj in objectives for s in range(seeds)]
     summary = {}
     for obj in objectives:
         mine = [r for r in rows if r["objective"] == obj]

@@ -1,11 +1,12 @@
 """Banc d'essai de synthèse : les cinq familles sur les mêmes données, au même budget (issue « Synthèse »).
 
-Protocole (``genmodels.comparison``, partagé avec le chapitre « Synthèse ») :
+Protocole (``genmodels.comparison`` pour les mesures, ``genmodels.reporting`` pour les
+tableaux, partagés avec le chapitre « Synthèse ») :
 
 * densités 2-D ``8gaussians``, ``checkerboard``, ``moons``, ``rings`` ; pour chaque graine et
   chaque famille (flot, VAE, diffusion, WGAN-GP, flow matching), 20 000 points
-  d'apprentissage et le protocole ``fit_toy`` du chapitre de la famille, au budget commun
-  ``comparison.TOY_BUDGET`` (itérations fixées par famille, plafond de 20 s) ;
+  d'apprentissage et la recette de la famille (``genmodels.recipes.TOY_RECIPES``), au budget
+  commun ``comparison.TOY_BUDGET`` (itérations fixées par famille, plafond de 20 s) ;
 * mesures (``comparison.evaluate``) : SW2 (1 024 directions) et distance d'énergie entre
   5 000 tirages et 5 000 points frais (les mêmes points de référence pour toutes les
   familles), à côté du plancher de bruit (moyenne et quantile à 95 % sur
@@ -17,8 +18,9 @@ Protocole (``genmodels.comparison``, partagé avec le chapitre « Synthèse ») 
   d'apprentissage, 5 tirages) et de la gaussienne ajustée aux pixels ; budget
   ``comparison.DIGITS_BUDGET``.
 
-Sortie : ``benchmarks/resultats/synthese.json`` (métadonnées, chaque mesure, résumés) et
-``synthese.md`` (tableaux). Le chapitre « Synthèse » lit le JSON.
+Sortie (dossier ``--out``, par défaut ``benchmarks/resultats/`` à côté de ce script) :
+``synthese.json`` (métadonnées, chaque mesure, résumés) et ``synthese.md`` (tableaux). Le
+chapitre « Synthèse » lit le JSON.
 
 Usage ::
 
@@ -37,12 +39,14 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 
 from genmodels import comparison as C
+from genmodels import reporting as R
 from _report import base_parser, machine_meta, write_report  # benchmarks/_report.py
 
 DATASETS = ("8gaussians", "checkerboard", "moons", "rings")
-DIGITS_FAMILIES = tuple(f for f in C.FAMILIES if f in C.DIGITS_BUDGET.steps)
+DIGITS_FAMILIES = tuple(f for f in C.FAMILIES if f in C.DIGITS_BUDGET.iterations)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merge", action="store_true",
                         help="remplacer seulement les mesures relancées dans le fichier existant")
     args = parser.parse_args(argv)
-    if args.steps is not None:
-        parser.error("--steps ne s'applique pas ici : le budget commun est comparison.TOY_BUDGET / DIGITS_BUDGET.")
+    if args.iterations is not None:
+        parser.error("--iterations ne s'applique pas ici : le budget commun est comparison.TOY_BUDGET / "
+                     "DIGITS_BUDGET.")
     seeds = 1 if args.quick else args.seeds
     datasets = args.datasets or (["8gaussians"] if args.quick else list(DATASETS))
     old = None
@@ -77,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in range(seeds):
             for family in args.families:
                 fit = C.fit_toy(family, name, seed=1000 + seed)
-                toy_rows.append(C.evaluate(fit, name, seed=seed).as_dict())
+                toy_rows.append(C.evaluate(family, fit, name, seed=seed).as_dict())
 
     digits_rows, reference = [], None
     families_digits = [f for f in args.families if f in DIGITS_FAMILIES]
@@ -85,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         reference = C.digits_reference().as_dict()
         for seed in range(seeds):
             for family in families_digits:
-                digits_rows.append(C.digits_scores(C.fit_digits(family, seed=1000 + seed), seed=seed).as_dict())
+                fit = C.fit_digits(family, seed=1000 + seed)
+                digits_rows.append(C.digits_scores(family, fit, seed=seed).as_dict())
 
     merged_from = None
     if old is not None:
@@ -99,12 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     order = {f: i for i, f in enumerate(C.FAMILIES)}
     toy_rows.sort(key=lambda r: (DATASETS.index(r["dataset"]), order[r["family"]], r["seed"]))
     digits_rows.sort(key=lambda r: (order[r["family"]], r["seed"]))
-    summary = C.summarize(toy_rows, floors)
-    digits_sum = C.digits_summary(digits_rows, reference) if digits_rows else []
+    summary = R.summarize(toy_rows, floors)
+    digits_sum = R.digits_summary(digits_rows, reference) if digits_rows else []
 
     total = time.perf_counter() - start
-    meta = machine_meta(seeds=seeds, total_seconds=round(total, 1), toy_budget=C.TOY_BUDGET.__dict__,
-                        digits_budget=C.DIGITS_BUDGET.__dict__)
+    meta = machine_meta(seeds=seeds, total_seconds=round(total, 1), toy_budget=asdict(C.TOY_BUDGET),
+                        digits_budget=asdict(C.DIGITS_BUDGET))
     if merged_from is not None:
         meta["merges"] = merged_from.get("merges", []) + [{"date": meta["date"], "families": args.families,
                                                             "datasets": datasets, "seconds": round(total, 1)}]
@@ -112,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         # dure au plus cette somme)
         meta["date"] = merged_from["date"]
         meta["total_seconds"] = round(merged_from["total_seconds"] + total, 1)
-    parts = ["## Densités 2-D", "", C.toy_table(summary).to_markdown()]
+    parts = ["## Densités 2-D", "", R.toy_table(summary).to_markdown()]
     if digits_sum:
-        parts += ["", "## Chiffres 8×8", "", C.digits_table(digits_sum).to_markdown()]
+        parts += ["", "## Chiffres 8×8", "", R.digits_table(digits_sum).to_markdown()]
     parts += ["", f"Durée totale : {meta['total_seconds'] / 60:.1f} min ; {seeds} graine(s) ; "
               "⏱ : plafond de durée atteint."]
     for m in meta.get("merges", []):

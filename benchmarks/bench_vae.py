@@ -1,12 +1,12 @@
 """Banc d'essai des VAE sur les chiffres 8×8 (objectifs de l'issue « VAE », hors des tests).
 
-Protocole : ``vae.fit_digits`` (protocole partagé avec le chapitre et la diffusion latente),
+Protocole : la recette ``recipes.vae_digits`` (partagée avec le chapitre et la diffusion latente),
 1 437 chiffres d'apprentissage, 360 de test jamais vus. Variantes :
 
 * ``normal``, ``mixture``, ``conditional`` : a priori 𝒩(0, I), a priori appris (mélange de
-  10 gaussiennes), VAE conditionnel, avec les réglages courts ``vae.RECOMMENDED_TRAINING``
+  10 gaussiennes), VAE conditionnel, avec les réglages courts ``recipes.VAE_DIGITS_TRAINING``
   (3 000 itérations, ceux du chapitre) ;
-* ``recommended`` : ``vae.RECOMMENDED_DIGITS_VAE`` (mélange de 50 gaussiennes, 10 000
+* ``recommended`` : ``recipes.VAE_DIGITS_BEST`` (mélange de 50 gaussiennes, 10 000
   itérations, moyenne exponentielle des poids) ;
 * ``conditional_long`` : le VAE conditionnel avec 10 000 itérations et la moyenne
   exponentielle des poids ;
@@ -47,26 +47,32 @@ import statistics
 
 import torch
 
-from genmodels import vae
+from genmodels import recipes, vae
+from genmodels.metrics import digits_frechet_distance
 from _report import base_parser, machine_meta, write_report  # benchmarks/_report.py
 
 VARIANTS = {
     "normal": {},
     "mixture": {"prior": "mixture"},
-    "recommended": vae.RECOMMENDED_DIGITS_VAE,
+    "recommended": recipes.VAE_DIGITS_BEST,
     "conditional": {"conditional": True},
-    "conditional_long": {"conditional": True, "steps": 10_000, "ema_decay": 0.999},
-    "expost_gmm": {"steps": 10_000, "ema_decay": 0.999},
+    "conditional_long": {"conditional": True, "iterations": 10_000, "ema_decay": 0.999},
+    "expost_gmm": {"iterations": 10_000, "ema_decay": 0.999},
 }
 EXPOST_COMPONENTS = 20
 TIME_BUDGET_S = 90.0
 FLOOR_FACTOR = 1.5
 
 
-def run_one(variant: str, seed: int, steps: int | None, k: int) -> dict:
+def requested_iterations(variant: str, iterations: int | None) -> int:
+    """Itérations demandées pour une variante (``iterations`` de la ligne de commande, sinon ses réglages)."""
+    return iterations or VARIANTS[variant].get("iterations", recipes.VAE_DIGITS_TRAINING["iterations"])
+
+
+def run_one(variant: str, seed: int, iterations: int | None, k: int) -> dict:
     """Entraîne une variante avec la graine ``seed`` et renvoie ses mesures."""
-    settings = {**VARIANTS[variant], **({"steps": steps} if steps else {})}
-    fit = vae.fit_digits(seed=seed, desc=f"{variant} #{seed}", **settings)
+    settings = {**VARIANTS[variant], **({"iterations": iterations} if iterations else {})}
+    fit = recipes.vae_digits(seed=seed, desc=f"{variant} #{seed}", **settings)
     model, data = fit.model, fit.data
     y = data.y_test if model.n_classes else None
     x = data.x_test.to(model.device)
@@ -76,8 +82,6 @@ def run_one(variant: str, seed: int, steps: int | None, k: int) -> dict:
     sc = vae.digits_sample_scores(model, data, n=1000, seed=seed)
     extra = {}
     if variant == "expost_gmm":  # tirages des codes par le mélange ex post, mêmes 1 000 tirages et images de test
-        from genmodels.metrics import digits_frechet_distance
-
         gmm = vae.fit_aggregate_posterior(model, data.x_train, n_components=EXPOST_COMPONENTS, seed=seed)
         fds = [digits_frechet_distance(vae.sample_aggregate_posterior(
             model, gmm, 1000, generator=torch.Generator().manual_seed(seed), mode=mode).cpu(), data.x_test)
@@ -85,8 +89,9 @@ def run_one(variant: str, seed: int, steps: int | None, k: int) -> dict:
         extra = {"fd_prior_mean": round(sc.model_mean, 3), "fd_prior_sample": round(sc.model_sample, 3)}
         sc = sc._replace(model_mean=fds[0], model_sample=fds[1])
     best = min(sc.model_mean, sc.model_sample)
-    return {"variant": variant, "seed": seed, "steps": fit.history.steps[-1] if fit.history.steps else None,
-            "requested_steps": settings.get("steps", vae.RECOMMENDED_TRAINING["steps"]),
+    return {"variant": variant, "seed": seed,
+            "iterations": fit.history.iterations[-1] if fit.history.iterations else None,
+            "requested_iterations": requested_iterations(variant, iterations),
             "train_seconds": round(fit.history.seconds, 2),
             "elbo_test": round(elbo, 3), "iwae_test": round(iwae, 3), "fd_mean": round(sc.model_mean, 3),
             "fd_sample": round(sc.model_sample, 3), "fd_baseline": round(sc.baseline, 3), "fd_floor": round(sc.floor, 3),
@@ -136,13 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-runs", type=int, default=None, help="s'arrêter après ce nombre de nouvelles exécutions")
     args = parser.parse_args(argv)
     seeds = 1 if args.quick else args.seeds
+    iterations = args.iterations
     rows: list[dict] = []
     previous = args.out / "vae.json"
     if args.resume and previous.exists():
+        # les exécutions écrites avant le renommage portent « requested_steps »
         rows = [r for r in json.loads(previous.read_text(encoding="utf-8")).get("runs", [])
-                if r["variant"] in args.variants and r["seed"] < seeds and r.get("requested_steps") ==
-                {**VARIANTS[r["variant"]], **({"steps": args.steps} if args.steps else {})}.get(
-                    "steps", vae.RECOMMENDED_TRAINING["steps"])]
+                if r["variant"] in args.variants and r["seed"] < seeds
+                and r.get("requested_iterations", r.get("requested_steps"))
+                == requested_iterations(r["variant"], iterations)]
     done = {(r["variant"], r["seed"]) for r in rows}
     todo = [(v, s) for v in args.variants for s in range(seeds) if (v, s) not in done]
     if args.max_new_runs is not None:
@@ -157,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
     table = report()
     for v, s in todo:
-        rows.append(run_one(v, s, args.steps, args.k))
+        rows.append(run_one(v, s, iterations, args.k))
         table = report()
     print(table)
     return 0

@@ -105,8 +105,10 @@ def test_pinwheel_has_no_log_density():
 
 
 def test_bad_arguments_raise_clear_errors():
-    with pytest.raises(ValueError, match="densités disponibles"):
+    with pytest.raises(ValueError, match=r"name='lune' inconnu ; valeurs permises : '2spirals', '8gaussians', 'checkerboard'"):
         get_toy("lune")
+    with pytest.raises(ValueError, match="valeurs permises"):
+        get_toy(None)
     with pytest.raises(ValueError, match="n doit être un entier"):
         sample_toy("moons", 0)
     with pytest.raises(ValueError, match=r"\(batch, 2\)"):
@@ -142,5 +144,5 @@ def test_digits_split_and_scaling(scaling, low, high):
 
 
 def test_digits_bad_scaling():
-    with pytest.raises(ValueError, match="valeurs permises"):
+    with pytest.raises(ValueError, match=r"scaling='0-255' inconnu ; valeurs permises : 'unit', 'symmetric'"):
         load_digits("0-255")

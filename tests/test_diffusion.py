@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+import genmodels as gm
 from genmodels import diffusion
-from genmodels.diffusion import Diffusion, DiffusionConfig, NoiseSchedule, make_diffusion
+from genmodels.diffusion import Diffusion, DiffusionConfig, LatentDiffusion, NoiseSchedule, make_diffusion
 
 
 class GaussianOracle(nn.Module):
@@ -158,16 +159,16 @@ def test_loss_is_differentiable_and_uses_normalization():
 
 
 @pytest.mark.parametrize(
-    "steps, sampler, sigma, tol",
+    "n_steps, sampler, sigma, tol",
     [(None, "ancestral", "posterior", 0.02), (None, "ancestral", "beta", 0.02), (1000, "ddim", "posterior", 0.02),
      (50, "ddim", "posterior", 0.07)],
 )
-def test_samplers_recover_gaussian_law_with_exact_noise(steps, sampler, sigma, tol, float64):
+def test_samplers_recover_gaussian_law_with_exact_noise(n_steps, sampler, sigma, tol, float64):
     """Avec ε* exact pour x ~ 𝒩(m, s² I), les tirages suivent 𝒩(m, s² I) (DDIM à 50 pas : erreur de discrétisation)."""
     mean, std = torch.tensor([1.0, -2.0]), 0.5
     model = _oracle_model(mean=mean.tolist(), std=std, sigma=sigma)
     g = torch.Generator().manual_seed(0)
-    x = model.sample(20_000, steps=steps, sampler=sampler, generator=g)
+    x = diffusion.sample(model, 20_000, n_steps=n_steps, sampler=sampler, generator=g)
     assert torch.allclose(x.mean(0), mean, atol=4 * std / math.sqrt(20_000) + 0.005)
     assert torch.allclose(x.std(0), torch.full((2,), std), rtol=tol)
     assert abs(torch.corrcoef(x.T)[0, 1]) < 0.03
@@ -177,19 +178,19 @@ def test_ddim_error_decreases_with_the_number_of_steps(float64):
     """Erreur de discrétisation de DDIM (déterministe) : l'écart-type des tirages converge vers s quand S croît."""
     model = _oracle_model(std=0.5)
     errors = []
-    for steps in (10, 50, 200):
-        x = model.sample(20_000, steps=steps, generator=torch.Generator().manual_seed(0))
+    for n_steps in (10, 50, 200):
+        x = diffusion.sample(model, 20_000, n_steps=n_steps, generator=torch.Generator().manual_seed(0))
         errors.append(abs(x.std(0).mean().item() - 0.5))
     assert errors[0] > errors[1] > errors[2] and errors[2] < 0.01
 
 
 def test_ddim_is_deterministic_and_eta_one_is_stochastic(float64):
     model = _oracle_model(T=200)
-    z1 = model.sample(100, steps=20, generator=torch.Generator().manual_seed(3))
-    z2 = model.sample(100, steps=20, generator=torch.Generator().manual_seed(3))
+    z1 = diffusion.sample(model, 100, n_steps=20, generator=torch.Generator().manual_seed(3))
+    z2 = diffusion.sample(model, 100, n_steps=20, generator=torch.Generator().manual_seed(3))
     assert torch.equal(z1, z2)
     g = torch.Generator().manual_seed(3)
-    z3 = model.sample(100, steps=20, eta=1.0, generator=g)
+    z3 = diffusion.sample(model, 100, n_steps=20, eta=1.0, generator=g)
     assert not torch.allclose(z1, z3)
 
 
@@ -203,13 +204,32 @@ def test_ddim_times():
 
 def test_trajectory_dataclass_shapes():
     model = _oracle_model(T=100)
-    traj = model.sample(30, return_trajectory=True, keep=6, generator=torch.Generator().manual_seed(0))
+    traj = diffusion.trajectory(model, 30, keep=6, generator=torch.Generator().manual_seed(0))
     assert isinstance(traj, diffusion.SampleTrajectory)
     assert traj.samples.shape == (30, 2) and traj.states.shape == (6, 30, 2)
-    assert traj.times[0] == 100 and traj.times[-1] == 0 and traj.steps == 100 and traj.sampler == "ancestral"
+    assert traj.times[0] == 100 and traj.times[-1] == 0 and traj.n_steps == 100 and traj.sampler == "ancestral"
     assert torch.allclose(traj.states[-1], traj.samples)
-    traj = model.sample(30, steps=10, return_trajectory=True, keep=11)
-    assert traj.states.shape == (11, 30, 2) and traj.sampler == "ddim" and traj.steps == 10
+    traj = diffusion.trajectory(model, 30, n_steps=10, keep=11)
+    assert traj.states.shape == (11, 30, 2) and traj.sampler == "ddim" and traj.n_steps == 10
+    assert traj.times == [*model.ddim_times(10), 0]  # keep = pas + 1 : tous les états
+
+
+@pytest.mark.parametrize("options", [{}, {"n_steps": 10}, {"n_steps": 10, "eta": 1.0}, {"n_steps": 25, "clip": 1.0}])
+def test_trajectory_samples_are_exactly_sample(options):
+    """Une seule chaîne pour les deux fonctions : même générateur, mêmes tirages, bit pour bit."""
+    model = _oracle_model(T=100)
+    x = diffusion.sample(model, 50, generator=torch.Generator().manual_seed(7), **options)
+    traj = diffusion.trajectory(model, 50, generator=torch.Generator().manual_seed(7), **options)
+    assert isinstance(x, torch.Tensor) and torch.equal(traj.samples, x)
+
+
+def test_sample_uses_the_generator_and_only_it():
+    model = _oracle_model(T=50)
+    a = diffusion.sample(model, 20, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(123)  # le générateur global ne doit pas intervenir
+    b = diffusion.sample(model, 20, generator=torch.Generator().manual_seed(0))
+    c = diffusion.sample(model, 20, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and not torch.allclose(a, c)
 
 
 # ------------------------------------------------------------------ réseau, formes, types, périphériques
@@ -231,10 +251,12 @@ def test_sinusoidal_embedding_and_denoiser_shapes():
 def test_sample_shapes_dtypes_devices(device):
     model = make_diffusion(DiffusionConfig(dim=3, T=50, hidden=16, n_blocks=1)).to(device).eval()
     assert model.schedule.alpha_bars.device.type == device.type
+    assert model.device.type == device.type and model.dtype == torch.float32
     g = torch.Generator(device=device).manual_seed(0)
-    for steps in (None, 7):
-        x = model.sample(11, steps=steps, generator=g)
-        assert x.shape == (11, 3) and x.dtype == torch.float32 and x.device.type == device.type
+    for n_steps in (None, 7):
+        x = diffusion.sample(model, 11, n_steps=n_steps, generator=g)
+        assert isinstance(x, torch.Tensor) and x.shape == (11, 3)
+        assert x.dtype == torch.float32 and x.device.type == device.type
         assert torch.isfinite(x).all()
     x = torch.randn(4, 3, device=device)
     t = torch.tensor([1, 2, 3, 50], device=device)
@@ -243,16 +265,25 @@ def test_sample_shapes_dtypes_devices(device):
     assert diffusion.loss(model, x).device.type == device.type
 
 
-def test_tiny_training_learns_a_shifted_gaussian():
-    """Pipeline complet : quelques centaines de pas suffisent pour une gaussienne décalée."""
-    import genmodels as gm
+def test_cpu_generator_gives_the_same_draws_on_every_device(device):
+    """Un générateur CPU sert aussi pour un modèle sur GPU : les bruits sont tirés sur le CPU, puis déplacés."""
+    torch.manual_seed(0)
+    model = make_diffusion(DiffusionConfig(dim=3, T=30, hidden=16, n_blocks=1)).eval()
+    on_cpu = diffusion.sample(model, 8, n_steps=5, eta=1.0, generator=torch.Generator().manual_seed(2))
+    moved = model.to(device)
+    x = diffusion.sample(moved, 8, n_steps=5, eta=1.0, generator=torch.Generator().manual_seed(2))
+    assert x.device.type == device.type
+    assert torch.allclose(x.cpu(), on_cpu, atol=1e-4)
 
+
+def test_tiny_training_learns_a_shifted_gaussian():
+    """Pipeline complet : quelques centaines d'itérations suffisent pour une gaussienne décalée."""
     g = torch.Generator().manual_seed(0)
     x = torch.tensor([3.0, -1.0]) + 0.5 * torch.randn(4000, 2, generator=g)
     model = make_diffusion(DiffusionConfig(T=100, hidden=32, n_blocks=1), x)
-    cfg = gm.TrainConfig(steps=400, batch_size=256, lr=3e-3, lr_schedule="cosine", progress=False, device="cpu")
+    cfg = gm.TrainConfig(iterations=400, batch_size=256, lr=3e-3, lr_schedule="cosine", progress=False, device="cpu")
     gm.train(model, x, diffusion.loss, config=cfg)
-    y = model.sample(4000, steps=20, generator=torch.Generator().manual_seed(1))
+    y = diffusion.sample(model, 4000, n_steps=20, generator=torch.Generator().manual_seed(1))
     assert torch.allclose(y.mean(0), torch.tensor([3.0, -1.0]), atol=0.1)
     assert torch.allclose(y.std(0), torch.full((2,), 0.5), rtol=0.2)
 
@@ -263,24 +294,34 @@ def test_tiny_training_learns_a_shifted_gaussian():
 def test_bad_arguments_raise_clear_errors():
     model = _oracle_model(T=100)
     x = torch.zeros(3, 2)
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(ValueError, match="kind='quadratic' inconnu ; valeurs permises : 'linear', 'cosine'"):
         NoiseSchedule(10, "quadratic")
     with pytest.raises(ValueError, match="β_t"):
         NoiseSchedule(betas=[0.1, 1.0])
     with pytest.raises(ValueError, match="beta_start"):
         diffusion.linear_betas(10, beta_start=0.1, beta_end=0.01)
-    with pytest.raises(ValueError, match="steps doit être ≤ T"):
-        model.sample(5, steps=101)
-    with pytest.raises(ValueError, match="steps doit être un entier"):
-        model.sample(5, steps=0)
-    with pytest.raises(ValueError, match="sampler"):
-        model.sample(5, sampler="euler")
+    with pytest.raises(ValueError, match="n_steps doit être ≤ T"):
+        diffusion.sample(model, 5, n_steps=101)
+    with pytest.raises(ValueError, match="n_steps doit être un entier"):
+        diffusion.sample(model, 5, n_steps=0)
+    with pytest.raises(ValueError, match="sampler='euler' inconnu ; valeurs permises : 'ancestral', 'ddim'"):
+        diffusion.sample(model, 5, sampler="euler")
     with pytest.raises(ValueError, match="ancestral fait T"):
-        model.sample(5, steps=10, sampler="ancestral")
+        diffusion.sample(model, 5, n_steps=10, sampler="ancestral")
     with pytest.raises(ValueError, match="eta"):
-        model.sample(5, steps=10, eta=2.0)
+        diffusion.sample(model, 5, n_steps=10, eta=2.0)
+    with pytest.raises(ValueError, match="clip"):
+        diffusion.sample(model, 5, clip=0.0)
     with pytest.raises(ValueError, match="n doit être un entier"):
-        model.sample(0)
+        diffusion.sample(model, 0)
+    with pytest.raises(ValueError, match="keep doit être un entier ≥ 2"):
+        diffusion.trajectory(model, 5, keep=1)
+    with pytest.raises(TypeError, match="Diffusion ou un LatentDiffusion"):
+        diffusion.sample(nn.Linear(2, 2), 5)
+    with pytest.raises(TypeError, match="model.diffusion"):
+        diffusion.trajectory(LatentDiffusion(nn.Linear(2, 2), model), 5)
+    with pytest.raises(ValueError, match="n_steps doit être ≤ T"):
+        model.ddim_times(101)
     with pytest.raises(ValueError, match=r"t doit être dans \{0, …, 100\}"):
         model.q_sample(x, torch.tensor([0, 1, 101]))
     with pytest.raises(ValueError, match=r"t doit être dans \{1, …, 100\}"):
@@ -293,9 +334,91 @@ def test_bad_arguments_raise_clear_errors():
         model.q_sample(torch.zeros(3, 4), 1)
     with pytest.raises(ValueError, match="noise"):
         model.q_sample(x, 1, noise=torch.zeros(3, 3))
-    with pytest.raises(ValueError, match="schedule"):
+    with pytest.raises(ValueError, match="schedule='sigmoid' inconnu ; valeurs permises"):
         DiffusionConfig(schedule="sigmoid")
-    with pytest.raises(ValueError, match="sigma"):
+    with pytest.raises(ValueError, match="sigma='seed' inconnu ; valeurs permises : 'posterior', 'beta'"):
         DiffusionConfig(sigma="seed")
+    with pytest.raises(ValueError, match="activation='softmax' inconnu ; valeurs permises"):
+        DiffusionConfig(activation="softmax")
+    with pytest.raises(ValueError, match="sigma='seed' inconnu"):
+        Diffusion(nn.Identity(), NoiseSchedule(10), dim=2, sigma="seed")
+    with pytest.raises(TypeError, match=r"x doit être un tenseur torch de forme \(batch, 2\)"):
+        diffusion.loss(model, [[0.0, 0.0]])
     with pytest.raises(TypeError, match="NoiseSchedule"):
         Diffusion(nn.Identity(), None, dim=2)
+
+
+# ------------------------------------------------------------------ la face commune
+
+
+def test_common_face_constants_and_removed_api():
+    assert diffusion.DENSITY is None and not hasattr(diffusion, "log_prob")
+    assert diffusion.SAMPLERS == ("ancestral", "ddim")
+    assert not hasattr(Diffusion, "sample") and not hasattr(LatentDiffusion, "sample")
+    for name in ("fit_toy", "fit_digits", "fit_latent_digits", "ToyFit", "DigitsFit", "LatentFit",
+                 "RECOMMENDED_TRAINING", "DIGITS_TRAINING"):
+        assert not hasattr(diffusion, name), name
+
+
+def test_nfe_counts_network_evaluations():
+    model = _oracle_model(T=100)
+    assert diffusion.nfe(model) == 100  # ancestral : T pas
+    assert diffusion.nfe(model, n_steps=100, sampler="ddim") == 100
+    assert diffusion.nfe(model, n_steps=12) == 12  # DDIM
+    calls = []
+    hook = model.net.register_forward_hook(lambda *_: calls.append(1))  # compte les évaluations réelles
+    try:
+        for options in ({}, {"n_steps": 12}, {"n_steps": 3, "eta": 1.0}):
+            calls.clear()
+            diffusion.sample(model, 4, **options)
+            assert len(calls) == diffusion.nfe(model, **options)
+    finally:
+        hook.remove()
+    with pytest.raises(ValueError, match="sampler='heun' inconnu"):
+        diffusion.nfe(model, sampler="heun")
+
+
+def test_sampling_parameters_counts_the_denoiser():
+    model = make_diffusion(DiffusionConfig(dim=3, T=20, hidden=16, n_blocks=1))
+    expected = sum(p.numel() for p in model.net.parameters())
+    assert expected > 0 and diffusion.sampling_parameters(model) == expected
+
+
+class _TinyVAE(nn.Module):
+    """Un « VAE » minimal : décodeur linéaire 2 → 5, décodage par la moyenne."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(5, 4)
+        self.decoder = nn.Linear(2, 5)
+
+    def decode_mean(self, z):
+        return torch.sigmoid(self.decoder(z))
+
+
+def test_latent_diffusion_samples_decoded_images():
+    torch.manual_seed(0)
+    vae = _TinyVAE()
+    chain = make_diffusion(DiffusionConfig(dim=2, T=20, hidden=8, n_blocks=1)).eval()
+    model = LatentDiffusion(vae, chain)
+    x = diffusion.sample(model, 6, n_steps=4, generator=torch.Generator().manual_seed(1))
+    z = diffusion.sample(chain, 6, n_steps=4, generator=torch.Generator().manual_seed(1))
+    assert isinstance(x, torch.Tensor) and x.shape == (6, 5) and x.device == model.device
+    assert torch.equal(x, vae.decode_mean(z))  # les mêmes latents, décodés par la moyenne du décodeur
+    assert diffusion.nfe(model, n_steps=4) == 5  # 4 pas du débruiteur et 1 décodage
+    n_chain = sum(p.numel() for p in chain.parameters())
+    assert diffusion.sampling_parameters(model) == n_chain + 2 * 5 + 5  # l'encodeur ne sert pas à tirer
+    with pytest.raises(TypeError, match="diffusion doit être un Diffusion"):
+        LatentDiffusion(vae, nn.Identity())
+
+
+def test_sample_quality_reports_n_steps():
+    model = _oracle_model(T=50, mean=(0.0, 0.0), std=1.0)
+
+    class Normal:
+        def sample(self, n, generator=None):
+            return torch.randn(n, 2, generator=generator)
+
+    points = diffusion.sample_quality(model, Normal(), n_steps=(None, 5), n=500)
+    assert [(p.n_steps, p.sampler) for p in points] == [(50, "ancestral"), (5, "ddim")]
+    assert all(0 < p.sw < 0.2 and len(p.sw_values) == 1 and p.seconds > 0 for p in points)

@@ -62,7 +62,7 @@ def test_forward_kl_fit_matches_moments_and_reverse_kl_picks_a_mode():
     target = dv.gaussian_mixture_1d([0.5, 0.5], [-2.0, 2.0], [0.5, 0.5])
     torch.manual_seed(0)
     x = target.sample((20000,)).float()
-    cfg = gm.TrainConfig(steps=1500, batch_size=2048, lr=0.02, progress=False)
+    cfg = gm.TrainConfig(iterations=1500, batch_size=2048, lr=0.02, progress=False)
     fwd = dv.GaussianFit(0.5, 1.0)
     gm.train(fwd, x, dv.forward_kl_loss(target), config=cfg)
     # le maximum de vraisemblance gaussien égale les moments de l'échantillon

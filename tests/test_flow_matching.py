@@ -8,6 +8,8 @@ import torch
 
 import genmodels as gm
 from genmodels import flow_matching as fm
+from genmodels import recipes
+from genmodels.metrics import Density
 
 
 def _gaussian_field(m: torch.Tensor, s: float):
@@ -140,7 +142,7 @@ def test_loss_is_the_squared_norm_regression(gen):
 def test_integrators_are_exact_for_a_constant_field(method, float64):
     c = torch.tensor([1.5, -2.0])
     x0 = torch.randn(10, 2)
-    sol = fm.integrate(lambda x, t: c.expand_as(x), x0, steps=3, method=method)
+    sol = fm.integrate(lambda x, t: c.expand_as(x), x0, n_steps=3, method=method)
     assert torch.allclose(sol.x, x0 + c, atol=1e-12)
     assert sol.path.shape == (4, 10, 2) and sol.nfe == 3 * fm.METHODS[method]
     assert torch.allclose(sol.times, torch.tensor([0, 1 / 3, 2 / 3, 1.0]))
@@ -152,8 +154,8 @@ def test_second_order_schemes_are_exact_for_a_field_linear_in_t(method, float64)
     a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 3.0])
     field = lambda x, t: (a + b * t).expand_as(x)  # noqa: E731
     x0 = torch.zeros(4, 2)
-    assert torch.allclose(fm.integrate(field, x0, steps=1, method=method).x, x0 + a + b / 2, atol=1e-12)
-    euler = fm.integrate(field, x0, steps=1, method="euler").x
+    assert torch.allclose(fm.integrate(field, x0, n_steps=1, method=method).x, x0 + a + b / 2, atol=1e-12)
+    euler = fm.integrate(field, x0, n_steps=1, method="euler").x
     assert torch.allclose(euler, x0 + a)  # Euler lit la pente au départ seulement : erreur b/2
 
 
@@ -163,7 +165,7 @@ def test_convergence_order_on_a_linear_field(method, order, float64):
     A = torch.tensor([[0.0, -1.0], [1.0, -0.3]])
     x0 = torch.randn(5, 2)
     exact = x0 @ torch.linalg.matrix_exp(A).T
-    errors = [float((fm.integrate(lambda x, t: x @ A.T, x0, steps=n, method=method).x - exact).abs().max())
+    errors = [float((fm.integrate(lambda x, t: x @ A.T, x0, n_steps=n, method=method).x - exact).abs().max())
               for n in (8, 16)]
     assert errors[0] / errors[1] == pytest.approx(2**order, rel=0.15)
 
@@ -171,8 +173,8 @@ def test_convergence_order_on_a_linear_field(method, order, float64):
 def test_backward_integration_inverts_the_flow(float64):
     A = torch.tensor([[0.2, -1.0], [1.0, 0.1]])
     x0 = torch.randn(8, 2)
-    fwd = fm.integrate(lambda x, t: x @ A.T * (1 + t), x0, steps=200, method="rk4").x
-    back = fm.integrate(lambda x, t: x @ A.T * (1 + t), fwd, steps=200, method="rk4", t_span=(1.0, 0.0))
+    fwd = fm.integrate(lambda x, t: x @ A.T * (1 + t), x0, n_steps=200, method="rk4").x
+    back = fm.integrate(lambda x, t: x @ A.T * (1 + t), fwd, n_steps=200, method="rk4", t_span=(1.0, 0.0))
     assert torch.allclose(back.x, x0, atol=1e-10)
     assert float(back.times[0]) == 1.0 and float(back.times[-1]) == 0.0
 
@@ -180,7 +182,7 @@ def test_backward_integration_inverts_the_flow(float64):
 def test_exact_gaussian_field_transports_noise_to_the_target(float64, gen):
     m, s = torch.tensor([2.0, -1.0]), 0.5
     x0 = torch.randn(20_000, 2, generator=gen)
-    x1 = fm.integrate(_gaussian_field(m, s), x0, steps=50, method="rk4", keep_path=False).x
+    x1 = fm.integrate(_gaussian_field(m, s), x0, n_steps=50, method="rk4", keep_path=False).x
     assert torch.allclose(x1.mean(0), m, atol=0.02)
     assert torch.allclose(x1.std(0), torch.full((2,), s), atol=0.01)
 
@@ -210,27 +212,48 @@ def test_hutchinson_divergence_is_unbiased(float64, gen):
 def test_ode_log_likelihood_matches_the_analytic_density(m, s, float64, gen):
     m = torch.tensor(m)
     x = m + s * torch.randn(200, 2, generator=gen) * 1.5
-    ll = fm.log_likelihood(_gaussian_field(m, s), x, steps=40)
+    ll = fm.log_likelihood(_gaussian_field(m, s), x, n_steps=40)
     assert torch.allclose(ll.log_prob, _gaussian_log_prob(x, m, s), atol=1e-5)
     assert ll.nfe == 160
     # le x₀ atteint est l'antécédent exact : x₀ = (x - m)/s (application affine entre gaussiennes)
     assert torch.allclose(ll.x0, (x - m) / s, atol=1e-6)
     # une intégration trop grossière s'en écarte visiblement : le test peut échouer
-    rough = fm.log_likelihood(_gaussian_field(m, s), x, steps=2, method="euler").log_prob
+    rough = fm.log_likelihood(_gaussian_field(m, s), x, n_steps=2, method="euler").log_prob
     assert not torch.allclose(rough, _gaussian_log_prob(x, m, s), atol=1e-2)
 
 
-def test_velocity_log_prob_works_under_no_grad_and_integrates_to_one(float64):
+def _nontrivial_field(**kwargs) -> fm.VelocityField:
     torch.manual_seed(0)
-    model = fm.VelocityField(dim=2, hidden=(32, 32), loglik_steps=20)
+    model = fm.VelocityField(dim=2, hidden=(32, 32), **kwargs)
     with torch.no_grad():
         for p in model.net[-1].parameters():
             p.mul_(5)  # un champ non trivial
+    return model
+
+
+def test_log_prob_works_under_no_grad_and_integrates_to_one(float64):
+    model = _nontrivial_field(log_prob_n_steps=20)
     xx, yy, grid = gm.plotting.density_grid(bound=7.0, resolution=120)
     with torch.no_grad():
-        dens = model.log_prob(grid).exp()
+        dens = fm.log_prob(model, grid).exp()
     mass = float(dens.sum()) * (14 / 119) ** 2
     assert mass == pytest.approx(1.0, abs=0.02)
+
+
+def test_log_prob_is_the_ode_log_likelihood_with_the_model_steps():
+    """Face commune : ln p par l'EDO (DENSITY = ODE), RK4 à ``log_prob_n_steps`` pas par défaut."""
+    assert fm.DENSITY is Density.ODE
+    model = _nontrivial_field()  # log_prob_n_steps = 40 par défaut
+    x = torch.randn(30, 2, generator=torch.Generator().manual_seed(5))
+    lp = fm.log_prob(model, x)
+    assert lp.shape == (30,)
+    assert torch.equal(lp, fm.log_likelihood(model, x, n_steps=40, method="rk4").log_prob)
+    assert torch.equal(model.log_prob(x), lp)  # la méthode du modèle passe par la fonction du module
+    coarse = fm.log_prob(model, x, n_steps=2, method="euler")
+    assert torch.equal(coarse, fm.log_likelihood(model, x, n_steps=2, method="euler").log_prob)
+    assert not torch.allclose(coarse, lp, atol=1e-3)  # les options comptent
+    short = fm.make_velocity(fm.FMConfig(hidden=(8,), log_prob_n_steps=3))
+    assert torch.equal(fm.log_prob(short, x), fm.log_likelihood(short, x, n_steps=3).log_prob)
 
 
 # --------------------------------------------------------------------------------------
@@ -252,18 +275,55 @@ def test_velocity_field_time_formats_and_shapes(device):
         model(torch.randn(5, 3, device=device), 0.1)
 
 
-def test_sample_shapes_devices_and_trajectories(device):
+def test_sample_returns_a_tensor_on_the_model_device_and_integrate_gives_trajectories(device):
     model = fm.VelocityField(dim=3, hidden=(16,)).to(device)
     g = torch.Generator(device=device).manual_seed(0)
-    sol = fm.sample(model, 7, steps=4, method="heun", generator=g, keep_path=True)
-    assert sol.x.shape == (7, 3) and sol.path.shape == (5, 7, 3) and sol.nfe == 8
-    assert sol.x.device.type == device.type
-    assert torch.equal(sol.path[-1], sol.x)
-    again = fm.sample(model, 7, steps=4, method="heun", generator=torch.Generator(device=device).manual_seed(0))
-    assert torch.equal(again.x, sol.x) and again.path is None
+    x = fm.sample(model, 7, n_steps=4, method="heun", generator=g)
+    assert isinstance(x, torch.Tensor) and x.shape == (7, 3) and x.device.type == device.type
+    again = fm.sample(model, 7, n_steps=4, method="heun", generator=torch.Generator(device=device).manual_seed(0))
+    assert torch.equal(again, x)
     assert model.training  # le mode du modèle est rendu tel quel
-    ll = fm.log_likelihood(model, sol.x, steps=2)
+    # les trajectoires passent par integrate, depuis les mêmes bruits
+    x0 = torch.randn(7, 3, generator=torch.Generator(device=device).manual_seed(0), device=device)
+    sol = fm.integrate(model, x0, n_steps=4, method="heun", keep_path=True)
+    assert sol.path.shape == (5, 7, 3) and sol.nfe == 8 == fm.nfe(model, n_steps=4, method="heun")
+    assert torch.equal(sol.path[0], x0) and torch.equal(sol.path[-1], sol.x)
+    assert torch.equal(fm.sample(model, 7, x0=x0, n_steps=4, method="heun"), sol.x)
+    assert torch.equal(fm.sample(model, None, x0=x0, n_steps=4, method="heun"), sol.x)
+    ll = fm.log_likelihood(model, x, n_steps=2)
     assert ll.log_prob.shape == (7,) and ll.log_prob.device.type == device.type
+
+
+def test_sample_with_a_cpu_generator_draws_the_same_noise_on_any_device(device):
+    """Le bruit est tiré sur le périphérique du générateur : mêmes tirages sur CPU et sur GPU."""
+    torch.manual_seed(0)
+    cpu_model = fm.VelocityField(dim=2, hidden=(16,))
+    x_cpu = fm.sample(cpu_model, 50, n_steps=5, generator=torch.Generator().manual_seed(7))
+    # sur le CPU : exactement l'intégration des bruits torch.randn tirés par ce générateur
+    x0 = torch.randn(50, 2, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(x_cpu, fm.integrate(cpu_model, x0, n_steps=5, keep_path=False).x)
+    dev_model = fm.VelocityField(dim=2, hidden=(16,)).to(device)
+    dev_model.load_state_dict(cpu_model.state_dict())
+    x_dev = fm.sample(dev_model, 50, n_steps=5, generator=torch.Generator().manual_seed(7))
+    assert x_dev.device.type == device.type
+    assert torch.allclose(x_dev.cpu(), x_cpu, atol=1e-5)
+
+
+def test_nfe_counts_network_evaluations_of_sample():
+    model = fm.VelocityField(dim=2, hidden=(8,))
+    calls = []
+    model.register_forward_hook(lambda *args: calls.append(1))
+    for method, per_step in fm.METHODS.items():
+        calls.clear()
+        fm.sample(model, 3, n_steps=5, method=method)
+        assert len(calls) == fm.nfe(model, n_steps=5, method=method) == 5 * per_step
+    assert fm.nfe(model) == 20  # 20 pas d'Euler par défaut, comme sample
+
+
+def test_sampling_parameters_count_the_whole_field():
+    model = fm.VelocityField(dim=2, hidden=(8, 8), n_freq=2)
+    # entrée : x (2) + plongement de t (1 + 2·2) = 7 ; couches 7→8→8→2
+    assert fm.sampling_parameters(model) == (7 * 8 + 8) + (8 * 8 + 8) + (8 * 2 + 2)
 
 
 def test_path_stats_of_straight_and_curved_paths(float64):
@@ -287,15 +347,26 @@ def test_path_stats_of_straight_and_curved_paths(float64):
         (lambda: fm.conditional_path(torch.randn(4, 2), t_power=0), "t_power"),
         (lambda: fm.conditional_path(torch.randn(4, 2), t_power=float("nan")), "t_power"),
         (lambda: fm.loss(lambda x, t: x, torch.randn(4, 2), t_power="2"), "t_power"),
-        (lambda: fm.fit_toy("moons", t_power=-1.0), "t_power"),
-        (lambda: fm.fit_digits(t_power=0.0), "t_power"),
-        (lambda: fm.integrate(lambda x, t: x, torch.randn(3, 2), method="rk5"), "method"),
-        (lambda: fm.integrate(lambda x, t: x, torch.randn(3, 2), steps=0), "steps"),
+        (lambda: recipes.flow_matching_toy("moons", t_power=-1.0, n_train=64, n_test=8, progress=False), "t_power"),
+        (lambda: recipes.flow_matching_digits(t_power=0.0, hidden=(8,), progress=False), "t_power"),
+        (lambda: fm.integrate(lambda x, t: x, torch.randn(3, 2), method="rk5"),
+         r"method='rk5' inconnu ; valeurs permises : 'euler', 'midpoint', 'heun', 'rk4'"),
+        (lambda: fm.integrate(lambda x, t: x, torch.randn(3, 2), n_steps=0), "n_steps"),
         (lambda: fm.integrate(lambda x, t: x, torch.randn(3, 2), t_span=(0.5, 0.5)), "t_span"),
-        (lambda: fm.sample(fm.VelocityField(hidden=(4,))), "n"),
+        (lambda: fm.sample(fm.VelocityField(hidden=(4,)), None), "n .*requis"),
+        (lambda: fm.sample(fm.VelocityField(hidden=(4,)), 0), "n doit"),
+        (lambda: fm.sample(fm.VelocityField(hidden=(4,)), 4, x0=torch.randn(3, 2)), "n=4"),
+        (lambda: fm.sample(fm.VelocityField(hidden=(4,)), 4, x0=torch.randn(4, 3)), "x0 doit"),
+        (lambda: fm.sample(fm.VelocityField(hidden=(4,)), 4, method="rk5"), "method=.*valeurs permises"),
+        (lambda: fm.nfe(fm.VelocityField(hidden=(4,)), method="rk5"), "method=.*valeurs permises"),
+        (lambda: fm.log_prob(fm.VelocityField(hidden=(4,)), torch.randn(3, 2), method="rk5"), "method="),
         (lambda: fm.ot_coupling(torch.randn(4, 2), torch.randn(5, 2)), "même nombre"),
-        (lambda: fm.FMConfig(activation="sigmoid"), "activation"),
-        (lambda: fm.fit_toy("moons", coupling="oui"), "coupling"),
+        (lambda: fm.FMConfig(activation="sigmoid"), r"activation='sigmoid' inconnu ; valeurs permises : .*'silu'"),
+        (lambda: fm.FMConfig(log_prob_n_steps=0), "log_prob_n_steps"),
+        (lambda: fm.conditional_path(torch.randn(4, 2), coupling="oui"),
+         r"coupling='oui' inconnu ; valeurs permises : 'independent', 'ot'"),
+        (lambda: recipes.flow_matching_toy("moons", coupling="oui"), "coupling"),
+        (lambda: recipes.flow_matching_digits(coupling="oui"), "coupling"),
         (lambda: fm.path_stats(torch.randn(1, 4, 2)), "path"),
     ],
 )
@@ -309,9 +380,23 @@ def test_short_training_learns_a_shifted_gaussian():
     m, s = torch.tensor([3.0, -2.0]), 0.5
     x = m + s * torch.randn(4096, 2, generator=torch.Generator().manual_seed(0))
     model = fm.VelocityField(hidden=(64, 64), n_freq=2)
-    cfg = gm.TrainConfig(steps=300, batch_size=256, lr=3e-3, progress=False, device="cpu")
+    cfg = gm.TrainConfig(iterations=300, batch_size=256, lr=3e-3, progress=False, device="cpu")
     hist = gm.train(model, x, fm.loss, config=cfg)
-    assert hist.train["perte"][-1] < hist.train["perte"][0]
-    y = fm.sample(model, 4000, steps=10, generator=torch.Generator().manual_seed(1)).x
+    assert hist.train["loss"][-1] < hist.train["loss"][0]
+    y = fm.sample(model, 4000, n_steps=10, generator=torch.Generator().manual_seed(1))
     assert torch.allclose(y.mean(0), m, atol=0.1)
     assert torch.allclose(y.std(0), torch.full((2,), s), atol=0.1)
+
+
+def test_toy_recipe_draws_train_then_test_points_with_the_seed():
+    """La recette tire l'apprentissage puis le test avec la graine, et ne mesure rien."""
+    fit = recipes.flow_matching_toy("moons", coupling="ot", seed=3, n_train=256, n_test=64, iterations=3,
+                                    batch_size=64, progress=False, device="cpu")
+    g = torch.Generator().manual_seed(3)
+    toy = gm.datasets.get_toy("moons")
+    assert torch.equal(fit.data.x_train, toy.sample(256, generator=g).float())
+    assert torch.equal(fit.data.x_test, toy.sample(64, generator=g).float())
+    assert fit.data.name == "moons" and fit.data.x_val is None
+    assert isinstance(fit.model, fm.VelocityField) and fit.history.iterations[-1] == 3
+    assert recipes.FM_T_POWER == {"independent": 2.0, "ot": 1.0}
+    assert set(recipes.FM_TRAINING) == set(fm.COUPLINGS)

@@ -1,4 +1,5 @@
-"""Flots normalisants : inversibilité, log-déterminants contre la jacobienne, normalisation, entraînement."""
+"""Flots normalisants : inversibilité, log-déterminants contre la jacobienne, normalisation, face commune,
+entraînement."""
 
 import math
 
@@ -8,9 +9,10 @@ from torch.autograd.functional import jacobian
 from torch.distributions import MultivariateNormal
 
 import genmodels as gm
-from genmodels import flows
+from genmodels import flows, recipes
 from genmodels.datasets import TOY_DATASETS, get_toy, sample_toy
 from genmodels.flows import ActNorm, AffineCoupling, Flow, FlowConfig, Permutation, make_flow
+from genmodels.metrics import Density
 
 
 def _perturb(module: torch.nn.Module, std: float = 0.2, seed: int = 0) -> torch.nn.Module:
@@ -107,8 +109,9 @@ def test_log_prob_matches_change_of_variables(float64, gen):
     flow, dim = _layer("flot-aléatoire-5d")
     x = torch.randn(6, dim, generator=gen)
     base = MultivariateNormal(torch.zeros(dim), torch.eye(dim))
-    lp = flow.log_prob(x)
+    lp = flows.log_prob(flow, x)
     assert lp.shape == (6,)
+    assert torch.equal(lp, flow.log_prob(x))
     for i in range(6):
         z = flow(x[i : i + 1])[0][0]
         logabsdet = torch.linalg.slogdet(jacobian(lambda v: flow(v[None])[0][0], x[i]))[1]
@@ -169,17 +172,40 @@ def test_actnorm_data_dependent_initialisation(gen):
 def test_sample_shapes_device_and_reproducibility(device):
     torch.manual_seed(0)
     flow = _perturb(make_flow(FlowConfig(hidden=(16,)))).to(device)
-    x = flow.sample(50)
+    x = flows.sample(flow, 50)
+    assert isinstance(x, torch.Tensor)
     assert x.shape == (50, 2) and x.device.type == device.type and x.dtype == torch.float32
     assert not x.requires_grad
-    a = flow.sample(20, generator=torch.Generator().manual_seed(5))
-    b = flow.sample(20, generator=torch.Generator().manual_seed(5))
-    assert torch.equal(a, b)
-    # échantillonner = appliquer h⁻¹ à z ~ 𝒩(0, I)
+    # un générateur CPU convient aussi à un flot sur GPU, et donne les mêmes nombres
+    a = flows.sample(flow, 20, generator=torch.Generator().manual_seed(5))
+    b = flows.sample(flow, 20, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a, b) and a.device.type == device.type
+    # échantillonner = appliquer h⁻¹ à z ~ 𝒩(0, I), z tiré sur le générateur : les mêmes bits
     z = torch.randn(20, 2, generator=torch.Generator().manual_seed(5)).to(device)
-    assert torch.allclose(a, flow.inverse(z)[0])
-    assert flow.log_prob(x).shape == (50,)
-    assert flow.log_prob(x).device.type == device.type
+    assert torch.equal(a, flow.inverse(z)[0])
+    assert not torch.equal(a, flows.sample(flow, 20, generator=torch.Generator().manual_seed(6)))
+    lp = flows.log_prob(flow, x)
+    assert lp.shape == (50,) and lp.device.type == device.type
+
+
+def test_sample_runs_in_float64(float64, gen):
+    flow = _perturb(make_flow(FlowConfig(n_layers=2, hidden=(8,))))
+    x = flows.sample(flow, 7, generator=gen)
+    assert x.dtype == torch.float64 and x.shape == (7, 2)
+
+
+def test_common_face_density_cost_and_parameters():
+    """Densité exacte, une évaluation du réseau par tirage, tous les paramètres servent à tirer."""
+    assert flows.DENSITY is Density.EXACT and flows.DENSITY.label == "exacte"
+    flow = make_flow(FlowConfig(n_layers=3, hidden=(8,)))
+    assert flows.nfe(flow) == 1
+    # ActNorm : 2 + 2 ; chaque couplage : Linear(2, 8) + Linear(8, 4) = 24 + 36
+    assert flows.sampling_parameters(flow) == 4 + 3 * (2 * 8 + 8 + 8 * 4 + 4)
+    flow.layers[0].loc.requires_grad_(False)
+    assert flows.sampling_parameters(flow) == 2 + 3 * 60
+    for name in ("sample", "log_prob", "nfe", "sampling_parameters", "DENSITY", "loss", "make_flow"):
+        assert name in flows.__all__
+    assert not hasattr(Flow, "sample")  # une seule façon de tirer : flows.sample(model, n)
 
 
 def test_trajectories_go_through_every_layer(gen):
@@ -232,27 +258,33 @@ def test_bad_arguments_raise_clear_errors():
         Flow([], dim=2)
     with pytest.raises(TypeError, match="méthode inverse"):
         Flow([torch.nn.Linear(2, 2)], dim=2)
-    with pytest.raises(ValueError, match="activation="):
+    with pytest.raises(ValueError, match="activation='sigmoid' inconnu ; valeurs permises : 'relu', "):
         FlowConfig(activation="sigmoid")
-    with pytest.raises(ValueError, match="mask="):
+    with pytest.raises(ValueError, match="mask='échiquier' inconnu ; valeurs permises : 'parity', 'halves'"):
         FlowConfig(mask="échiquier")
-    with pytest.raises(ValueError, match="permutation="):
+    with pytest.raises(ValueError, match="permutation='shuffle' inconnu ; valeurs permises : 'none', 'reverse', 'random'"):
         FlowConfig(permutation="shuffle")
+    with pytest.raises(ValueError, match="kind='damier' inconnu ; valeurs permises : 'parity', 'halves'"):
+        flows.coupling_masks(4, 2, kind="damier")
     with pytest.raises(ValueError, match="n_layers"):
         FlowConfig(n_layers=0)
     flow = make_flow(FlowConfig(hidden=(8,)))
     with pytest.raises(ValueError, match=r"x doit être de forme \(batch, 2\)"):
-        flow.log_prob(torch.zeros(4, 3))
+        flows.log_prob(flow, torch.zeros(4, 3))
+    with pytest.raises(TypeError, match="x doit être un tenseur torch"):
+        flows.log_prob(flow, [[0.0, 0.0]])
     with pytest.raises(ValueError, match=r"z doit être de forme \(batch, 2\)"):
         flow.inverse(torch.zeros(4))
     for n in (0, -3, 2.5):
         with pytest.raises(ValueError, match="n doit être un entier ≥ 1"):
-            flow.sample(n)
+            flows.sample(flow, n)
 
 
 def test_recommended_training_is_a_valid_config():
-    cfg = gm.TrainConfig(**flows.RECOMMENDED_TRAINING)
-    assert cfg.lr_schedule == "cosine" and cfg.warmup_steps < cfg.steps
+    cfg = gm.TrainConfig(**recipes.FLOW_TRAINING)
+    assert cfg.lr_schedule == "cosine" and cfg.warmup_iterations < cfg.iterations
+    for gone in ("RECOMMENDED_TRAINING", "ToyFit", "fit_toy"):  # les protocoles sont dans recipes
+        assert not hasattr(flows, gone)
 
 
 def test_from_config_and_structure():
@@ -276,11 +308,12 @@ def test_short_training_on_8gaussians_reduces_the_nll():
     with torch.no_grad():
         nll_start = float(flows.loss(flow, x_test))  # en mode entraînement : initialise ActNorm
     cfg = gm.TrainConfig(
-        steps=300, batch_size=512, lr=4e-3, lr_schedule="cosine", warmup_steps=30, grad_clip=5.0, device="cpu", progress=False
+        iterations=300, batch_size=512, lr=4e-3, lr_schedule="cosine", warmup_iterations=30, grad_clip=5.0,
+        device="cpu", progress=False,
     )
     history = gm.train(flow, x_train, flows.loss, config=cfg)
-    score = gm.metrics.density_score(flow.log_prob, x_test, toy.entropy())
-    assert history.train["perte"][-1] < history.train["perte"][0]
+    score = gm.metrics.density_score(lambda x: flows.log_prob(flow, x), x_test, toy.entropy())
+    assert history.train["loss"][-1] < history.train["loss"][0]
     # nll_start : après l'initialisation d'ActNorm sur les données (déjà une gaussienne ajustée)
     assert score.nll < nll_start - 1.0
     assert 0 < score.kl < 0.35
@@ -291,16 +324,28 @@ def test_default_flow_is_stable_on_every_toy_density(name):
     """Réglages par défaut, taux d'apprentissage élevé : la perte reste finie sur chaque densité jouet."""
     torch.manual_seed(0)
     flow = make_flow(FlowConfig(hidden=(64, 64)))
-    cfg = gm.TrainConfig(steps=60, batch_size=256, lr=5e-3, device="cpu", progress=False)
+    cfg = gm.TrainConfig(iterations=60, batch_size=256, lr=5e-3, device="cpu", progress=False)
     history = gm.train(flow, sample_toy(name, 2000, seed=0), flows.loss, config=cfg)
     assert math.isfinite(history.last())
-    assert torch.isfinite(flow.sample(500)).all()
+    assert torch.isfinite(flows.sample(flow, 500)).all()
 
 
-def test_fit_toy_protocol_is_reproducible_and_scores_the_kl_gap():
-    """Le protocole partagé par le chapitre et le banc d'essai : mêmes graines, mêmes nombres."""
-    a = flows.fit_toy("moons", n_train=500, n_val=200, n_test=300, steps=20, progress=False)
-    b = flows.fit_toy("moons", n_train=500, n_val=200, n_test=300, steps=20, progress=False)
-    assert a.score.nll == b.score.nll
-    assert a.score.kl == pytest.approx(a.score.nll - get_toy("moons").entropy())
-    assert a.history.steps[-1] == 20 and a.history.val_steps == [20]
+def test_flow_toy_recipe_is_reproducible_and_scores_the_kl_gap():
+    """La recette partagée par le chapitre et le banc d'essai : mêmes graines, mêmes nombres."""
+
+    def run():
+        fit = recipes.flow_toy("moons", n_train=500, n_val=200, n_test=300, iterations=20, progress=False)
+        x_test = fit.data.x_test.to(fit.model.device)
+        return fit, gm.metrics.density_score(lambda x: flows.log_prob(fit.model, x), x_test, fit.data.density.entropy())
+
+    (a, score_a), (b, score_b) = run(), run()
+    assert isinstance(a.model, Flow) and not a.model.training
+    assert a.data.name == "moons" and a.data.x_train.shape == (500, 2) and a.data.x_val.shape == (200, 2)
+    assert a.data.x_test.shape == (300, 2)
+    assert score_a.nll == score_b.nll
+    assert score_a.kl == pytest.approx(score_a.nll - get_toy("moons").entropy())
+    assert a.history.iterations[-1] == 20 and a.history.val_iterations == [20]
+    # mêmes tirages que l'ancien protocole : apprentissage, validation puis test, sur un même générateur
+    g = torch.Generator().manual_seed(0)
+    expected = [get_toy("moons").sample(n, generator=g) for n in (500, 200, 300)]
+    assert all(torch.equal(u, v) for u, v in zip((a.data.x_train, a.data.x_val, a.data.x_test), expected))

@@ -1,4 +1,4 @@
-"""GAN et WGAN-GP : pertes contre leurs formules, D*, pénalité de gradient, flux des gradients, formes."""
+"""GAN et WGAN-GP : pertes contre leurs formules, D*, pénalité de gradient, flux des gradients, face commune."""
 
 import math
 
@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import genmodels as gm
-from genmodels import gan, metrics
+from genmodels import gan, metrics, recipes
 from genmodels.datasets import get_toy, sample_toy
+from genmodels.plotting import LOSS_LABELS
 from genmodels.divergences import gaussian_mixture_1d, jsd_quadrature
 
 _LOGITS_REAL = torch.tensor([2.0, -1.0, 0.5, 3.0], dtype=torch.float64)
@@ -103,15 +104,16 @@ def test_gradients_flow_only_to_the_intended_network(objective, gen):
     assert all(p.requires_grad for p in d_params)  # le gel du discriminateur est levé après l'étape
 
 
-def test_make_steps_gives_k_critic_steps_and_disjoint_optimizers():
+def test_make_stages_gives_k_critic_steps_and_disjoint_optimizers():
     model = _tiny_gan()
-    steps = gan.make_steps(gan.AdversarialConfig(objective="wgan-gp", critic_steps=4))(model)
-    assert [s.repeat for s in steps] == [4, 1]
-    ids = [{id(p) for g in s.optimizer.param_groups for p in g["params"]} for s in steps]
+    stages = gan.make_stages(gan.AdversarialConfig(objective="wgan-gp", critic_steps=4))(model)
+    assert [s.repeat for s in stages] == [4, 1]
+    assert [s.name for s in stages] == ["critic_loss", "generator_loss"]
+    ids = [{id(p) for g in s.optimizer.param_groups for p in g["params"]} for s in stages]
     assert ids[0] == {id(p) for p in model.discriminator.parameters()}
     assert ids[1] == {id(p) for p in model.generator.parameters()}
-    only_d = gan.make_steps(gan.AdversarialConfig(players=("discriminator",)))(model)
-    assert len(only_d) == 1 and only_d[0].name == "perte D"
+    only_d = gan.make_stages(gan.AdversarialConfig(players=("discriminator",)))(model)
+    assert len(only_d) == 1 and only_d[0].name == "discriminator_loss"
 
 
 def test_training_loop_runs_k_critic_updates_per_generator_update(gen):
@@ -120,23 +122,40 @@ def test_training_loop_runs_k_critic_updates_per_generator_update(gen):
     counts = {"discriminator": 0, "generator": 0}
     cfg = gan.AdversarialConfig(objective="wgan-gp", critic_steps=3)
 
-    def counting_steps(m):
-        steps = gan.make_steps(cfg)(m)
-        for step, role in zip(steps, ("discriminator", "generator")):
-            inner = step.loss_fn
+    def counting_stages(m):
+        stages = gan.make_stages(cfg)(m)
+        for stage, role in zip(stages, ("discriminator", "generator")):
+            inner = stage.loss_fn
 
             def wrapped(mm, x, inner=inner, role=role):
                 counts[role] += 1
                 return inner(mm, x)
 
-            step.loss_fn = wrapped
-        return steps
+            stage.loss_fn = wrapped
+        return stages
 
     x = torch.randn(256, 2, generator=gen)
-    hist = gm.train(model, x, config=gm.TrainConfig(steps=5, batch_size=32, progress=False, device="cpu"),
-                    steps=counting_steps)
+    hist = gm.train(model, x, config=gm.TrainConfig(iterations=5, batch_size=32, progress=False, device="cpu"),
+                    stages=counting_stages)
     assert counts == {"discriminator": 15, "generator": 5}
-    assert {"perte critique", "W1 estimée", "pénalité", "perte G"} <= set(hist.train)
+    assert set(hist.train) == {"critic_loss", "w1_estimate", "gradient_penalty", "generator_loss"}
+    assert set(hist.train) <= set(LOSS_LABELS)  # chaque clé a son libellé français
+
+
+def test_discriminator_diagnostics_are_the_mean_probabilities(gen):
+    """GAN : d_real et d_fake sont les moyennes de D = σ(l) sur les vrais et sur les faux du même pas."""
+    model = _tiny_gan()
+    x = torch.randn(32, 2, generator=gen)
+    torch.manual_seed(5)
+    out = gan.loss(model, x, "discriminator", gan.AdversarialConfig(objective="gan"))
+    assert set(out) == {"loss", "d_real", "d_fake"} and set(out) - {"loss"} <= set(LOSS_LABELS)
+    torch.manual_seed(5)  # le même bruit z que dans la perte
+    with torch.no_grad():
+        fake = model.generator(model.sample_latent(32))
+        assert float(out["d_real"]) == pytest.approx(float(model.discriminator.prob(x).mean()), rel=1e-6)
+        assert float(out["d_fake"]) == pytest.approx(float(model.discriminator.prob(fake).mean()), rel=1e-6)
+        expected = gan.discriminator_loss(model.discriminator(x), model.discriminator(fake))
+    assert float(out["loss"].detach()) == pytest.approx(float(expected), rel=1e-6)
 
 
 def test_trained_discriminator_approaches_the_optimal_one_and_the_game_value_the_jsd():
@@ -147,8 +166,8 @@ def test_trained_discriminator_approaches_the_optimal_one_and_the_game_value_the
     model = gan.GAN(q_gen, gan.Discriminator(1, hidden=(32, 32), activation="tanh"))
     x = p.sample((50_000,), ).float()[:, None]
     cfg = gan.AdversarialConfig(players=("discriminator",), lr_discriminator=3e-3, betas=(0.9, 0.999))
-    gm.train(model, x, config=gm.TrainConfig(steps=1500, batch_size=1024, progress=False, device="cpu",
-                                             lr_schedule="cosine"), steps=gan.make_steps(cfg))
+    gm.train(model, x, config=gm.TrainConfig(iterations=1500, batch_size=1024, progress=False, device="cpu",
+                                             lr_schedule="cosine"), stages=gan.make_stages(cfg))
     grid = torch.linspace(-3.0, 3.0, 121, dtype=torch.float64)
     d_star = gan.optimal_discriminator(p.log_prob(grid), q_gen.log_prob(grid))
     with torch.no_grad():
@@ -180,24 +199,55 @@ def test_shapes_and_sampling(device):
     assert model.discriminator(torch.randn(7, 5, device=device)).shape == (7,)
     p = model.discriminator.prob(torch.randn(7, 5, device=device))
     assert ((p >= 0) & (p <= 1)).all()
-    a = gan.sample(model, 11, generator=torch.Generator().manual_seed(3))
-    b = model.sample(11, generator=torch.Generator().manual_seed(3))
-    assert a.shape == (11, 5) and torch.equal(a, b)
     tanh = gan.Generator(2, 4, (8,), output="tanh")
     assert tanh(10 * torch.randn(50, 2)).abs().max() <= 1
 
 
+def test_sample_is_g_of_standard_normal_noise_from_the_given_generator(device):
+    """x = G(z), z ~ 𝒩(0, I) tiré par le générateur donné (CPU, même pour un modèle sur GPU)."""
+    model = _tiny_gan(data_dim=5, latent_dim=3).to(device)
+    x = gan.sample(model, 11, generator=torch.Generator().manual_seed(3))
+    assert isinstance(x, torch.Tensor) and x.shape == (11, 5) and x.device.type == device.type
+    assert not x.requires_grad
+    z = torch.randn(11, 3, generator=torch.Generator().manual_seed(3)).to(device)
+    with torch.no_grad():
+        assert torch.equal(x, model.generator(z))
+    again = gan.sample(model, 11, generator=torch.Generator().manual_seed(3))
+    other = gan.sample(model, 11, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(x, again) and not torch.equal(x, other)
+    with pytest.raises(ValueError, match="n doit être un entier"):
+        gan.sample(model, 0)
+
+
+def test_common_face_nfe_parameters_and_density():
+    """Un tirage coûte un passage de G ; seuls les paramètres de G servent à tirer ; pas de densité."""
+    model = _tiny_gan(data_dim=2, latent_dim=3)  # G : 3 → 16 → 2 ; D : 2 → 16 → 1
+    assert gan.nfe(model) == 1
+    assert gan.sampling_parameters(model) == (3 * 16 + 16) + (16 * 2 + 2)
+    assert gan.sampling_parameters(model) < sum(p.numel() for p in model.parameters())
+    assert gan.DENSITY is None
+    assert not hasattr(gan, "log_prob") and not hasattr(model, "sample")
+    with pytest.raises(TypeError, match="model"):
+        gan.nfe(torch.nn.Linear(2, 2))
+
+
 def test_bad_arguments_give_french_errors():
-    with pytest.raises(ValueError, match="objective"):
+    with pytest.raises(ValueError, match=r"objective='vanilla' inconnu ; valeurs permises : 'gan', 'wgan-gp'"):
         gan.AdversarialConfig(objective="vanilla")
+    with pytest.raises(ValueError, match=r"objective='vanilla' inconnu ; valeurs permises"):
+        recipes.gan_toy("8gaussians", "vanilla")
     with pytest.raises(ValueError, match="generator_loss"):
         gan.AdversarialConfig(generator_loss="log")
     with pytest.raises(ValueError, match="players"):
         gan.AdversarialConfig(players=("critique",))
     with pytest.raises(ValueError, match="output"):
         gan.GANConfig(output="sigmoid")
-    with pytest.raises(ValueError, match="role"):
+    with pytest.raises(ValueError, match=r"role='arbitre' inconnu ; valeurs permises : 'discriminator', 'generator'"):
         gan.loss(_tiny_gan(), torch.randn(4, 2), role="arbitre")
+    with pytest.raises(ValueError, match=r"kind='log' inconnu ; valeurs permises"):
+        gan.generator_loss(torch.zeros(3), kind="log")
+    with pytest.raises(ValueError, match=r"activation='sigmoid' inconnu ; valeurs permises"):
+        gan.Discriminator(2, activation="sigmoid")
     with pytest.raises(ValueError, match="même forme"):
         gan.gradient_penalty(lambda x: x.sum(1), torch.randn(4, 2), torch.randn(5, 2))
 
@@ -227,10 +277,35 @@ def test_modes_covered_counts_the_modes_of_8gaussians():
         metrics.modes_covered(three, centres, -1.0)
 
 
-def test_fit_toy_smoke_records_a_trace():
-    fit = gan.fit_toy("8gaussians", "gan", n_train=2000, n_val=500, n_test=500, steps=40, eval_every=20,
-                      progress=False, device="cpu", n_snapshot=100)
-    assert fit.trace.steps == [0, 20, 40]
-    assert len(fit.trace.snapshots) == 3 and fit.trace.snapshots[0].shape == (100, 2)
-    assert len(fit.trace.modes) == 3 and math.isfinite(fit.sw)
-    assert fit.coverage.n_modes == 8
+def test_gan_toy_recipe_records_the_trace_in_history_evals():
+    """La recette suit, à l'itération 0 puis à chaque évaluation, les tirages d'un bruit fixe (graine + 1),
+    leurs modes couverts et la SW2 de n_val tirages (bruit de graine + 2) à la validation."""
+    seed = 4
+    fit = recipes.gan_toy("8gaussians", "gan", seed=seed, n_train=2000, n_val=500, n_test=300, iterations=30,
+                          eval_every=20, progress=False, device="cpu", n_snapshot=100)
+    h = fit.history
+    assert h.eval_iterations == [0, 20, 30] and h.iterations == [20, 30]
+    assert set(h.evals) == {"snapshot", "sw", "modes"} and all(len(v) == 3 for v in h.evals.values())
+    assert fit.data.x_train.shape == (2000, 2) and fit.data.x_val.shape == (500, 2) and fit.data.x_test.shape == (300, 2)
+    # l'instantané 0 est celui du modèle initial (même graine), le dernier celui du modèle rendu
+    z_fixed = torch.randn(100, 2, generator=torch.Generator().manual_seed(seed + 1))
+    gm.seed_everything(seed)
+    initial = gan.make_gan(gan.GANConfig())
+    toy = fit.data.density
+    with torch.no_grad():
+        assert torch.equal(h.evals["snapshot"][0], initial.generator(z_fixed))
+        assert torch.equal(h.evals["snapshot"][-1], fit.model.generator(z_fixed))
+        z_val = torch.randn(500, 2, generator=torch.Generator().manual_seed(seed + 2))
+        sw = metrics.sliced_wasserstein(fit.model.generator(z_val), fit.data.x_val, n_projections=256)
+    assert h.evals["sw"][-1] == sw and h.evals["sw"][0] != sw
+    expected = metrics.modes_covered(h.evals["snapshot"][-1], toy.centres.float(), 3 * toy.sigma).covered
+    assert h.evals["modes"][-1] == expected
+
+
+def test_gan_digits_recipe_smoke():
+    fit = recipes.gan_digits("gan", iterations=3, batch_size=32, progress=False, device="cpu")
+    assert fit.history.iterations[-1] == 3 and set(fit.history.train) == {"discriminator_loss", "d_real", "d_fake",
+                                                                         "generator_loss"}
+    x = gan.sample(fit.model, 6, generator=torch.Generator().manual_seed(1))
+    assert x.shape == (6, 64) and x.abs().max() <= 1  # sortie tanh : pixels dans [-1, 1]
+    assert fit.data.to_unit(x).min() >= 0

@@ -1,5 +1,6 @@
 """La boucle d'entraînement unique."""
 
+import copy
 import math
 
 import pytest
@@ -7,7 +8,7 @@ import torch
 from torch import nn
 
 import genmodels as gm
-from genmodels.training import Step, TrainConfig, TrainingDivergedError, train
+from genmodels.training import Stage, TrainConfig, TrainingDivergedError, train
 
 
 def _linear_data(n=512):
@@ -24,22 +25,31 @@ def _mse(model, batch):
 
 def test_training_reduces_the_loss_and_records_history():
     model = nn.Linear(3, 1)
-    hist = train(model, _linear_data(), _mse, config=TrainConfig(steps=300, lr=5e-2, eval_every=50, progress=False))
-    assert hist.steps == [50, 100, 150, 200, 250, 300]
-    assert hist.train["perte"][-1] < 0.1 * hist.train["perte"][0]
-    assert hist.last() == hist.train["perte"][-1]
+    hist = train(model, _linear_data(), _mse, config=TrainConfig(iterations=300, lr=5e-2, eval_every=50, progress=False))
+    assert hist.iterations == [50, 100, 150, 200, 250, 300]
+    assert hist.train["loss"][-1] < 0.1 * hist.train["loss"][0]
+    assert hist.last() == hist.train["loss"][-1]
     assert not model.training  # rendu en mode évaluation
     assert hist.seconds > 0
 
 
-def test_training_is_reproducible_with_a_seed():
-    outs = []
-    for _ in range(2):
-        torch.manual_seed(99)  # l'état global ne doit pas compter : la graine de config décide
-        model = gm.nn.MLP(3, 1, hidden=(8,))
-        train(model, _linear_data(), _mse, config=TrainConfig(steps=20, seed=7, progress=False))
-        outs.append(torch.cat([p.flatten() for p in model.parameters()]))
-    assert torch.equal(outs[0], outs[1])
+def _trained_weights(init: nn.Module, seed: int, global_seed: int) -> torch.Tensor:
+    model = copy.deepcopy(init)
+    torch.manual_seed(global_seed)  # l'état global ne doit pas compter : la graine de config décide
+    train(model, _linear_data(), _mse, config=TrainConfig(iterations=20, batch_size=32, seed=seed, progress=False))
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_training_is_reproducible_with_a_seed_and_depends_on_it():
+    """Mêmes poids initiaux : la même graine redonne les mêmes poids, bit pour bit, quel que soit
+    l'état global ; une autre graine (autre ordre des mini-lots) donne d'autres poids. Un
+    ``train`` qui ignorerait ``config.seed`` échouerait à la seconde assertion."""
+    torch.manual_seed(0)
+    init = gm.nn.MLP(3, 1, hidden=(8,))
+    same = [_trained_weights(init, seed=7, global_seed=g) for g in (99, 123)]
+    assert torch.equal(same[0], same[1])
+    other = _trained_weights(init, seed=8, global_seed=99)
+    assert not torch.allclose(same[0], other)
 
 
 def test_nan_loss_stops_with_a_clear_message():
@@ -49,13 +59,13 @@ def test_nan_loss_stops_with_a_clear_message():
         return _mse(m, batch) * torch.tensor(math.nan)
 
     with pytest.raises(TrainingDivergedError, match="diverge"):
-        train(model, _linear_data(), bad_loss, config=TrainConfig(steps=5, progress=False))
+        train(model, _linear_data(), bad_loss, config=TrainConfig(iterations=5, progress=False))
 
 
 def test_diverging_learning_rate_is_caught():
     model = nn.Linear(3, 1)
     with pytest.raises(TrainingDivergedError, match="lr="):
-        train(model, _linear_data(), _mse, config=TrainConfig(steps=2000, lr=1e30, progress=False))
+        train(model, _linear_data(), _mse, config=TrainConfig(iterations=2000, lr=1e30, progress=False))
 
 
 def test_early_stopping_restores_the_best_weights():
@@ -65,17 +75,17 @@ def test_early_stopping_restores_the_best_weights():
     y_tr, y_va = torch.randn(16, 1, generator=g), torch.randn(256, 1, generator=g)
     x_tr, x_va = torch.randn(16, 1, generator=g), torch.randn(256, 1, generator=g)  # bruit pur
     model = gm.nn.MLP(1, 1, hidden=(256, 256))
-    cfg = TrainConfig(steps=3000, lr=3e-3, eval_every=20, patience=5, progress=False)
+    cfg = TrainConfig(iterations=3000, lr=3e-3, eval_every=20, patience=5, progress=False)
     hist = train(model, (y_tr, x_tr), _mse, config=cfg, val_data=(y_va, x_va))
-    assert hist.stopped_early and hist.steps[-1] < 3000
+    assert hist.stopped_early and hist.iterations[-1] < 3000
     assert hist.best_val == min(hist.val)
-    assert hist.best_step == hist.val_steps[hist.val.index(hist.best_val)]
+    assert hist.best_iteration == hist.val_iterations[hist.val.index(hist.best_val)]
     with torch.no_grad():
         assert _mse(model, (y_va, x_va)).item() == pytest.approx(hist.best_val, rel=1e-5)
 
 
-def test_several_steps_with_repeats_like_a_gan():
-    """Deux étapes (k = 3 pas de « critique » puis 1 pas de « générateur ») et des pertes nommées."""
+def test_several_stages_with_repeats_like_a_gan():
+    """Deux étages (k = 3 pas de « critique » puis 1 pas de « générateur ») et des pertes nommées."""
     model = nn.ModuleDict({"a": nn.Linear(3, 1), "b": nn.Linear(3, 1)})
     calls = {"a": 0, "b": 0}
 
@@ -87,14 +97,14 @@ def test_several_steps_with_repeats_like_a_gan():
         calls["b"] += 1
         return _mse(m["b"], batch)
 
-    def make_steps(m):
+    def make_stages(m):
         return [
-            Step(loss_a, torch.optim.SGD(m["a"].parameters(), lr=1e-2), repeat=3, name="critique"),
-            Step(loss_b, torch.optim.SGD(m["b"].parameters(), lr=1e-2), name="générateur"),
+            Stage(loss_a, torch.optim.SGD(m["a"].parameters(), lr=1e-2), repeat=3, name="critique"),
+            Stage(loss_b, torch.optim.SGD(m["b"].parameters(), lr=1e-2), name="générateur"),
         ]
 
     before = model["b"].weight.detach().clone()
-    hist = train(model, _linear_data(), config=TrainConfig(steps=10, eval_every=5, progress=False), steps=make_steps)
+    hist = train(model, _linear_data(), config=TrainConfig(iterations=10, eval_every=5, progress=False), stages=make_stages)
     assert calls == {"a": 30, "b": 10}
     assert set(hist.train) == {"critique", "extra", "générateur"}
     assert hist.train["extra"] == pytest.approx([1.0, 1.0])
@@ -128,29 +138,29 @@ def test_cosine_schedule_drives_every_optimizer():
         return _mse(m["a"], batch)
 
     opts = {"a": torch.optim.SGD(model["a"].parameters(), lr=0.1), "b": torch.optim.Adam(model["b"].parameters(), lr=0.01)}
-    steps = [Step(loss_a, opts["a"]), Step(lambda m, b: _mse(m["b"], b), opts["b"])]
-    cfg = TrainConfig(steps=20, lr_schedule="cosine", warmup_steps=4, progress=False)
-    train(model, _linear_data(), config=cfg, steps=steps)
+    stages = [Stage(loss_a, opts["a"]), Stage(lambda m, b: _mse(m["b"], b), opts["b"])]
+    cfg = TrainConfig(iterations=20, lr_schedule="cosine", warmup_iterations=4, progress=False)
+    train(model, _linear_data(), config=cfg, stages=stages)
     expected = [0.1 * gm.training.lr_factor("cosine", t, 20, 4) for t in range(1, 21)]
     assert seen == pytest.approx(expected)
     assert seen[:5] == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1])
     assert opts["b"].param_groups[0]["lr"] == pytest.approx(0.01 * gm.training.lr_factor("cosine", 20, 20, 4))
     # sans calendrier (par défaut), le taux ne bouge pas
     opt = torch.optim.SGD(model["a"].parameters(), lr=0.02)
-    train(model, _linear_data(), config=TrainConfig(steps=5, progress=False), steps=[Step(lambda m, b: _mse(m["a"], b), opt)])
+    train(model, _linear_data(), config=TrainConfig(iterations=5, progress=False), stages=[Stage(lambda m, b: _mse(m["a"], b), opt)])
     assert opt.param_groups[0]["lr"] == 0.02
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"steps": 0}, "steps"),
+        ({"iterations": 0}, "iterations"),
         ({"batch_size": -1}, "batch_size"),
         ({"lr": -1.0}, "lr"),
         ({"patience": 0}, "patience"),
         ({"grad_clip": 0.0}, "grad_clip"),
         ({"lr_schedule": "linear"}, "lr_schedule"),
-        ({"warmup_steps": -1}, "warmup_steps"),
+        ({"warmup_iterations": -1}, "warmup_iterations"),
         ({"ema_decay": 1.0}, "ema_decay"),
         ({"ema_decay": 0}, "ema_decay"),
         ({"max_seconds": 0.0}, "max_seconds"),
@@ -165,15 +175,15 @@ def test_bad_data_raises():
     model = nn.Linear(3, 1)
     y, x = _linear_data()
     with pytest.raises(ValueError, match="même longueur"):
-        train(model, (y, x[:10]), _mse, config=TrainConfig(steps=1, progress=False))
+        train(model, (y, x[:10]), _mse, config=TrainConfig(iterations=1, progress=False))
     with pytest.raises(ValueError, match="loss_fn"):
-        train(model, (y, x), config=TrainConfig(steps=1, progress=False))
+        train(model, (y, x), config=TrainConfig(iterations=1, progress=False))
     with pytest.raises(ValueError, match="device"):
-        train(model, (y, x), _mse, config=TrainConfig(steps=1, progress=False, device="tpu"))
+        train(model, (y, x), _mse, config=TrainConfig(iterations=1, progress=False, device="tpu"))
 
 
 def test_progress_bar_prints_one_final_line(capsys):
-    train(nn.Linear(3, 1), _linear_data(), _mse, config=TrainConfig(steps=50, desc="essai"))
+    train(nn.Linear(3, 1), _linear_data(), _mse, config=TrainConfig(iterations=50, desc="essai"))
     out = capsys.readouterr().out
     assert "essai" in out and "50/50" in out
 
@@ -184,8 +194,8 @@ def test_weight_average_follows_its_recurrence_and_is_returned():
     model = nn.Module()
     model.w = nn.Parameter(torch.zeros(2))
     opt = torch.optim.SGD(model.parameters(), lr=lr)
-    step = Step(lambda m, b: 0.5 * (m.w - c).square().sum() + 0 * b.sum(), opt)
-    train(model, torch.zeros(8, 1), config=TrainConfig(steps=n, progress=False, ema_decay=decay), steps=[step])
+    step = Stage(lambda m, b: 0.5 * (m.w - c).square().sum() + 0 * b.sum(), opt)
+    train(model, torch.zeros(8, 1), config=TrainConfig(iterations=n, progress=False, ema_decay=decay), stages=[step])
     theta, avg = torch.zeros(2), torch.zeros(2)
     for k in range(n):
         theta = theta - lr * (theta - c)  # descente de gradient exacte
@@ -203,7 +213,7 @@ def test_weight_average_is_what_validation_sees():
         seen.append(m.weight.detach().clone())
         return 0.0
 
-    cfg = TrainConfig(steps=20, eval_every=20, lr=0.1, progress=False, ema_decay=0.5, restore_best=False)
+    cfg = TrainConfig(iterations=20, eval_every=20, lr=0.1, progress=False, ema_decay=0.5, restore_best=False)
     train(model, _linear_data(), _mse, config=cfg, val_data=_linear_data(), val_fn=val_fn)
     assert torch.equal(seen[-1], model.weight.detach())  # validé = rendu = poids moyennés
 
@@ -216,9 +226,60 @@ def test_time_limit_stops_training():
         return _mse(m, b)
 
     history = train(nn.Linear(3, 1), _linear_data(), slow,
-                    config=TrainConfig(steps=10_000, progress=False, max_seconds=0.2))
+                    config=TrainConfig(iterations=10_000, progress=False, max_seconds=0.2))
     assert history.time_limited
-    assert 1 <= history.steps[-1] < 100
+    assert 1 <= history.iterations[-1] < 100
     assert history.seconds < 2.0
-    full = train(nn.Linear(3, 1), _linear_data(), _mse, config=TrainConfig(steps=5, progress=False, max_seconds=60))
-    assert not full.time_limited and full.steps[-1] == 5
+    full = train(nn.Linear(3, 1), _linear_data(), _mse, config=TrainConfig(iterations=5, progress=False, max_seconds=60))
+    assert not full.time_limited and full.iterations[-1] == 5
+
+
+def test_on_eval_is_called_at_start_and_at_each_record():
+    """Le rappel voit le modèle en mode évaluation, à l'itération 0 puis à chaque enregistrement ;
+    ses valeurs sont rangées dans history.evals, sans changer l'entraînement."""
+    seen = []
+
+    def on_eval(m, iteration):
+        seen.append((iteration, m.training, torch.is_grad_enabled()))
+        return {"weight": float(m.weight.sum()), "iteration": iteration}
+
+    torch.manual_seed(0)
+    init = nn.Linear(3, 1)
+    a, b = copy.deepcopy(init), copy.deepcopy(init)
+    cfg = TrainConfig(iterations=25, eval_every=10, progress=False)
+    hist = train(a, _linear_data(), _mse, config=cfg, on_eval=on_eval)
+    train(b, _linear_data(), _mse, config=cfg)
+    assert hist.eval_iterations == [0, 10, 20, 25]
+    assert hist.evals["iteration"] == [0, 10, 20, 25]
+    assert [s[0] for s in seen] == [0, 10, 20, 25]
+    assert not any(training or grad for _, training, grad in seen)
+    assert hist.evals["weight"][-1] == pytest.approx(float(a.weight.detach().sum()))
+    assert torch.equal(a.weight, b.weight)  # le rappel ne perturbe pas l'entraînement
+    with pytest.raises(TypeError, match="on_eval"):
+        train(nn.Linear(3, 1), _linear_data(), _mse, config=cfg, on_eval=lambda m, i: 1.0)
+
+
+def test_schedule_is_a_torch_lr_scheduler_with_the_documented_factor():
+    """Le taux de chaque itération vaut lr · lr_factor(calendrier, itération, total, montée)."""
+    model = nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    seen = []
+
+    def loss(m, b):
+        seen.append(opt.param_groups[0]["lr"])
+        return _mse(m, b)
+
+    cfg = TrainConfig(iterations=12, lr_schedule="cosine", warmup_iterations=3, progress=False)
+    train(model, _linear_data(), config=cfg, stages=[Stage(loss, opt)])
+    expected = [0.5 * gm.training.lr_factor("cosine", it, 12, 3) for it in range(1, 13)]
+    assert seen == pytest.approx(expected, rel=1e-12)
+
+
+def test_divergence_message_names_the_stage_optimizer_not_trainconfig_lr():
+    """Avec des étages qui portent leurs propres optimiseurs, le conseil vise leur taux, pas TrainConfig.lr."""
+    model = nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.25)
+    bad = Stage(lambda m, b: _mse(m, b) * torch.tensor(math.inf), opt, name="critic_loss")
+    with pytest.raises(TrainingDivergedError, match="critic_loss") as err:
+        train(model, _linear_data(), config=TrainConfig(iterations=3, progress=False), stages=[bad])
+    assert "0.25" in str(err.value) and "TrainConfig.lr" not in str(err.value)

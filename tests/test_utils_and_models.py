@@ -1,6 +1,7 @@
 """Utilitaires (périphérique, graines, points de sauvegarde) et test de fumée commun des modèles."""
 
 import os
+import time
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from genmodels.conditional import MixtureDensityNetwork, Regressor, mdn_loss, re
 from genmodels.divergences import GaussianFit, forward_kl_loss, gaussian_mixture_1d
 from genmodels.flows import AffineCoupling, FlowConfig, make_flow
 from genmodels.metrics import DigitsClassifier, _classifier_loss
+from genmodels.utils import Stopwatch
 
 
 def test_device_selection():
@@ -82,7 +84,7 @@ def _cases():
         "regresseur": (Regressor, regression_loss, (y, x), lambda m, b: m(b[0]), (16, 1)),
         "mdn": (MixtureDensityNetwork, mdn_loss, (y, x), lambda m, b: m.sample(b[0]), (16, 1)),
         "gaussienne": (GaussianFit, forward_kl_loss(target), torch.randn(16), lambda m, b: m.distribution().rsample((16,)), (16,)),
-        "flot": (_small_flow, gm.flows.loss, torch.randn(16, 2), lambda m, b: m.sample(16), (16, 2)),
+        "flot": (_small_flow, gm.flows.loss, torch.randn(16, 2), lambda m, b: gm.flows.sample(m, 16), (16, 2)),
         "classifieur": (DigitsClassifier, _classifier_loss, (torch.rand(16, 64), torch.randint(0, 10, (16,))), lambda m, b: m(b[0]), (16, 10)),
     }
 
@@ -113,15 +115,15 @@ def test_model_smoke(name, tmp_path, device):
 def test_mlp_checks_its_input():
     with pytest.raises(ValueError, match=r"\(batch, 3\)"):
         gm.nn.MLP(3, 1)(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match=r"x doit être de forme \(batch, 3\), reçu \(3,\)"):
+        gm.nn.MLP(3, 1)(torch.zeros(3))
+    with pytest.raises(TypeError, match="tenseur torch"):
+        gm.nn.MLP(3, 1)([[0.0, 0.0, 0.0]])
     with pytest.raises(ValueError, match="hidden"):
         gm.nn.MLP(3, 1, hidden=(0,))
 
 
 def test_stopwatch_measures_elapsed_wall_time():
-    import time
-
-    from genmodels.utils import Stopwatch
-
     watch = Stopwatch()
     first = watch.elapsed()
     time.sleep(0.05)

@@ -1,4 +1,5 @@
-"""Auto-encodeurs et VAE : KL en forme close, reparamétrisation, ELBO ≤ IWAE ≤ ln p(x) exact, formes, gradients."""
+"""Auto-encodeurs et VAE : KL en forme close, reparamétrisation, ELBO ≤ IWAE ≤ ln p(x) exact, formes, gradients,
+face commune (sample, log_prob, DENSITY, nfe, sampling_parameters) et recettes."""
 
 import math
 
@@ -8,7 +9,8 @@ from scipy.linalg import subspace_angles
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 import genmodels as gm
-from genmodels import vae
+from genmodels import recipes, vae
+from genmodels.metrics import Density
 from genmodels.vae import VAE, Autoencoder
 
 
@@ -166,8 +168,14 @@ def test_bad_arguments_have_french_messages():
         VAE(64, 2, hidden=(8,)).encode(torch.rand(3, 64), torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="x doit être de forme"):
         VAE(64, 2, hidden=(8,)).encode(torch.rand(3, 10))
-    with pytest.raises(ValueError, match="mode"):
+    with pytest.raises(ValueError, match="mode='mode' inconnu ; valeurs permises : 'mean', 'sample'"):
         vae.sample(VAE(64, 2, hidden=(8,)), 3, mode="mode")
+    with pytest.raises(ValueError, match="output='tanh' inconnu ; valeurs permises : 'linear', 'sigmoid'"):
+        Autoencoder(64, 2, output="tanh")
+    with pytest.raises(ValueError, match="valeurs permises : 'binomial', 'bernoulli', 'gaussian'"):
+        VAE(64, 2, likelihood="poisson")
+    with pytest.raises(ValueError, match="mode='x' inconnu"):
+        vae.nfe(VAE(64, 2, hidden=(8,)), mode="x")
 
 
 def test_loss_trains_with_the_course_loop():
@@ -176,8 +184,8 @@ def test_loss_trains_with_the_course_loop():
     gm.seed_everything(0)
     model = VAE(2, 2, hidden=(32, 32), likelihood="gaussian")
     before = vae.elbo(model, x).mean()
-    hist = gm.train(model, x, vae.loss, config=gm.TrainConfig(steps=300, batch_size=256, lr=3e-3, progress=False))
-    assert {"perte", "reconstruction", "kl"} <= set(hist.train)
+    hist = gm.train(model, x, vae.loss, config=gm.TrainConfig(iterations=300, batch_size=256, lr=3e-3, progress=False))
+    assert {"loss", "reconstruction", "kl"} <= set(hist.train)
     assert vae.elbo(model, x).mean() > before + 1.0
 
 
@@ -188,8 +196,8 @@ def test_linear_autoencoder_recovers_pca_subspace(gen):
     gm.seed_everything(0)
     ae = Autoencoder(10, 2, hidden=(), output="linear")
     assert ae.is_linear
-    gm.train(ae, x, vae.ae_loss, config=gm.TrainConfig(steps=1500, batch_size=500, lr=1e-2, progress=False))
-    angles = subspace_angles(ae.decoder_matrix().double().numpy(), vae.pca_basis(x, 2).numpy())
+    gm.train(ae, x, vae.ae_loss, config=gm.TrainConfig(iterations=1500, batch_size=500, lr=1e-2, progress=False))
+    angles = subspace_angles(ae.decoder_matrix().double().cpu().numpy(), vae.pca_basis(x, 2).numpy())
     assert angles.max() < 0.05
     # …et un sous-espace quelconque en est loin
     other = subspace_angles(basis[:, 2:4].double().numpy(), vae.pca_basis(x, 2).numpy())
@@ -231,17 +239,18 @@ def test_mixture_prior(float64, gen):
 
 
 def test_recommended_digits_vae_settings_are_a_valid_protocol():
-    """Les réglages recommandés passent par fit_digits (a priori de 50 composantes, moyenne des poids)."""
-    settings = vae.RECOMMENDED_DIGITS_VAE
-    assert settings["prior"] == "mixture" and settings["steps"] > vae.RECOMMENDED_TRAINING["steps"]
-    fit = vae.fit_digits(**{**settings, "steps": 20, "eval_every": 10, "progress": False})
+    """Les réglages recommandés passent par recipes.vae_digits (a priori de 50 composantes, moyenne des poids)."""
+    settings = recipes.VAE_DIGITS_BEST
+    assert settings["prior"] == "mixture" and settings["iterations"] > recipes.VAE_DIGITS_TRAINING["iterations"]
+    fit = recipes.vae_digits(**{**settings, "iterations": 20, "eval_every": 10, "progress": False})
+    assert isinstance(fit, recipes.Fit) and isinstance(fit.data, gm.datasets.DigitsData)
     assert fit.model.prior == "mixture" and fit.model.prior_means.shape == (settings["n_components"], settings["latent_dim"])
-    assert fit.history.steps[-1] <= 20
+    assert fit.history.iterations[-1] <= 20
     # l'a priori appris est bien celui qui sert à générer : les tirages sont des images
     x = vae.sample(fit.model, 5, generator=torch.Generator().manual_seed(0))
     assert x.shape == (5, 64) and 0 <= x.min() and x.max() <= 1
     # le protocole court par défaut reste celui de la diffusion latente (a priori 𝒩(0, I))
-    assert vae.fit_digits(steps=2, progress=False).model.prior == "normal"
+    assert recipes.vae_digits(iterations=2, progress=False).model.prior == "normal"
 
 
 def test_aggregate_posterior_gmm_fits_the_codes_and_samples_images(gen):
@@ -260,3 +269,88 @@ def test_aggregate_posterior_gmm_fits_the_codes_and_samples_images(gen):
     assert imgs.shape == (50, 64) and 0 <= imgs.min() and imgs.max() <= 1
     with pytest.raises(ValueError, match="n_components"):
         vae.fit_aggregate_posterior(model, x[:2], n_components=3)
+
+
+# --------------------------------------------------------------------------------------
+# Face commune des familles
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prior", vae.PRIORS)
+def test_sample_decodes_prior_draws(prior, device):
+    """sample = Décodeur(z), z ~ p(z) tiré par le générateur : Tensor (n, D) sur le périphérique du modèle."""
+    torch.manual_seed(0)
+    model = VAE(64, 3, hidden=(16,), prior=prior, n_components=4).to(device)
+    x = vae.sample(model, 7, generator=torch.Generator().manual_seed(5))  # générateur CPU, modèle où qu'il soit
+    assert isinstance(x, torch.Tensor) and x.shape == (7, 64) and x.device.type == model.device.type
+    with torch.no_grad():
+        z = model.sample_prior(7, generator=torch.Generator().manual_seed(5))
+        assert torch.equal(x, model.decode_mean(z))
+    if prior == "normal":  # z ~ 𝒩(0, I) : les nombres du générateur, tels quels
+        assert torch.equal(z.cpu(), torch.randn(7, 3, generator=torch.Generator().manual_seed(5)))
+    # même graine, mêmes tirages (y compris le bruit de pixel) ; options du tirage par mot-clé seulement
+    for mode in vae.MODES:
+        a = vae.sample(model, 4, generator=torch.Generator().manual_seed(1), mode=mode)
+        b = vae.sample(model, 4, generator=torch.Generator().manual_seed(1), mode=mode)
+        assert torch.equal(a, b)
+    with pytest.raises(TypeError):
+        vae.sample(model, 4, None)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="demande un GPU CUDA")
+def test_cpu_generator_gives_the_same_draws_on_gpu():
+    """Un générateur CPU donne les mêmes latents et le même bruit de pixel sur CPU et sur GPU."""
+    torch.manual_seed(0)
+    cpu = VAE(64, 3, hidden=(16,))
+    gpu = VAE(64, 3, hidden=(16,)).cuda()
+    gpu.load_state_dict(cpu.state_dict())
+    a = vae.sample(cpu, 50, generator=torch.Generator().manual_seed(2))
+    b = vae.sample(gpu, 50, generator=torch.Generator().manual_seed(2))
+    assert b.device.type == "cuda" and torch.allclose(a, b.cpu(), atol=1e-5)  # mêmes z, arrondis du GPU près
+    a = vae.sample(cpu, 50, generator=torch.Generator().manual_seed(2), mode="sample")
+    b = vae.sample(gpu, 50, generator=torch.Generator().manual_seed(2), mode="sample")
+    assert (a != b.cpu()).float().mean() < 0.01  # même bruit de pixel : seuls quelques u ≈ p basculent
+    x = torch.rand(10, 64)
+    torch.manual_seed(3)
+    assert vae.log_prob(gpu, x.cuda(), k=8).device.type == "cuda"
+
+
+def test_log_prob_is_the_iwae_bound(float64, gen):
+    """log_prob est la borne IWAE (K = 256 par défaut), donc une borne inférieure de ln p(x) : DENSITY = BOUND."""
+    assert vae.DENSITY is Density.BOUND
+    W, b = torch.randn(5, 2, generator=gen), torch.randn(5, generator=gen)
+    model, exact = _linear_gaussian_vae(W, b, -0.3)
+    x = exact.sample((300,))
+    torch.manual_seed(7)
+    lp = vae.log_prob(model, x)
+    torch.manual_seed(7)
+    assert torch.equal(lp, vae.iwae_bound(model, x, k=256))
+    assert lp.shape == (300,)
+    assert lp.mean() <= exact.log_prob(x).mean() + 0.02
+    torch.manual_seed(7)
+    assert not torch.equal(lp, vae.log_prob(model, x, k=8))  # l'option k est transmise
+    # VAE conditionnel : l'étiquette passe par y
+    cmodel = VAE(64, 2, hidden=(8,), n_classes=10)
+    xc, yc = torch.rand(6, 64, generator=gen), torch.randint(0, 10, (6,), generator=gen)
+    assert vae.log_prob(cmodel, xc, k=4, y=yc).shape == (6,)
+
+
+def test_nfe_and_sampling_parameters():
+    """Un tirage coûte une évaluation du décodeur ; tous les paramètres entraînables comptent (a priori compris)."""
+    model = VAE(64, 3, hidden=(16,))
+    assert vae.nfe(model) == vae.nfe(model, mode="sample") == 1
+    # encodeur 64 → 16 → 6, décodeur 3 → 16 → 64
+    assert vae.sampling_parameters(model) == (64 * 16 + 16) + (16 * 6 + 6) + (3 * 16 + 16) + (16 * 64 + 64)
+    mixture = VAE(64, 3, hidden=(16,), prior="mixture", n_components=4)
+    assert vae.sampling_parameters(mixture) == vae.sampling_parameters(model) + 4 * 3 + 4 * 3 + 4
+
+
+def test_toy_and_autoencoder_recipes_return_a_fit():
+    """Les recettes renvoient Fit(model, history, data) ; la mesure se fait à part, par la face."""
+    fit = recipes.vae_toy("moons", iterations=3, n_train=600, n_test=50, progress=False)
+    assert isinstance(fit.data, recipes.ToyData) and fit.data.x_test.shape == (50, 2) and fit.data.x_val is None
+    assert fit.history.iterations[-1] <= 3
+    score = gm.metrics.density_score(lambda x: vae.log_prob(fit.model, x, k=4), fit.data.x_test, fit.data.density.entropy())
+    assert math.isfinite(score.nll)
+    ae = recipes.autoencoder_digits(3, hidden=(), output="linear", iterations=2, progress=False)
+    assert isinstance(ae.model, Autoencoder) and ae.model.is_linear and ae.model.latent_dim == 3

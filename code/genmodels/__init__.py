@@ -14,11 +14,14 @@ Modules :
 * :mod:`genmodels.gan` — GAN et WGAN-GP ;
 * :mod:`genmodels.flow_matching` — flow matching conditionnel ;
 * :mod:`genmodels.recipes` — les recettes d'entraînement partagées par les chapitres et les bancs ;
+* :mod:`genmodels.comparison` — les familles au même budget, mesurées par leur face commune ;
+* :mod:`genmodels.reporting` — résumés, tableaux et résultats des bancs d'essai ;
 * :mod:`genmodels.nn` — briques de réseaux ;
 * :mod:`genmodels.utils` — périphérique, graines, points de sauvegarde.
 """
 
 from . import (
+    comparison,
     conditional,
     datasets,
     diffusion,
@@ -30,6 +33,7 @@ from . import (
     nn,
     plotting,
     recipes,
+    reporting,
     training,
     utils,
     vae,
@@ -40,6 +44,7 @@ from .utils import get_device, load_checkpoint, save_checkpoint, seed_everything
 __version__ = "0.1.0"
 
 __all__ = [
+    "comparison",
     "conditional",
     "datasets",
     "diffusion",
@@ -51,6 +56,7 @@ __all__ = [
     "nn",
     "plotting",
     "recipes",
+    "reporting",
     "training",
     "utils",
     "vae",

@@ -27,8 +27,10 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+from sklearn.datasets import load_digits as _sk_load_digits
+from sklearn.model_selection import train_test_split
 
-from .utils import as_tensor, check_positive_int
+from .utils import as_tensor, check_choice, check_positive_int
 
 __all__ = [
     "ToyDensity",
@@ -356,12 +358,7 @@ TOY_DATASETS: dict[str, ToyDensity] = {
 
 def get_toy(name: str) -> ToyDensity:
     """Renvoie la densité jouet ``name`` (voir :data:`TOY_DATASETS`)."""
-    try:
-        return TOY_DATASETS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"name={name!r} inconnu ; densités disponibles : {', '.join(sorted(TOY_DATASETS))}."
-        ) from None
+    return TOY_DATASETS[check_choice("name", name, sorted(TOY_DATASETS))]
 
 
 def sample_toy(name: str, n: int, seed: int | None = None) -> torch.Tensor:
@@ -492,11 +489,7 @@ def load_digits(scaling: str = "unit", test_fraction: float = 0.2, seed: int = 0
         test_fraction: part des images réservée au test, dans ]0, 1[.
         seed: graine de la séparation.
     """
-    from sklearn.datasets import load_digits as _sk_load_digits
-    from sklearn.model_selection import train_test_split
-
-    if scaling not in _DIGITS_SCALINGS:
-        raise ValueError(f"scaling={scaling!r} inconnu ; valeurs permises : {', '.join(_DIGITS_SCALINGS)}.")
+    check_choice("scaling", scaling, _DIGITS_SCALINGS)
     if not (isinstance(test_fraction, float) and 0 < test_fraction < 1):
         raise ValueError(f"test_fraction doit être un réel de ]0, 1[, reçu {test_fraction!r}.")
     bunch = _sk_load_digits()

@@ -21,12 +21,19 @@ Notation du cours (indices de 1 à T, l'indice 0 désignant la donnée) :
 Les tableaux du calendrier sont calculés une fois en float64 et rangés comme tampons
 (``register_buffer``) de longueur T + 1, indexés directement par t.
 
+La face commune du module : :func:`make_diffusion`, :func:`loss`, :func:`sample` (et
+:func:`trajectory` pour les états intermédiaires), :func:`nfe`, :func:`sampling_parameters` ;
+pas de densité calculable (:data:`DENSITY` vaut ``None``). Les protocoles d'entraînement du
+cours sont dans :mod:`genmodels.recipes` (``diffusion_toy``, ``diffusion_digits``,
+``latent_diffusion_digits``).
+
 Exemple ::
 
-    model = make_diffusion(DiffusionConfig(dim=2))
-    history = train(model, x_train, loss, config=TrainConfig(**RECOMMENDED_TRAINING))
-    x_new = model.sample(1000)                    # ancestral, T pas
-    x_fast = model.sample(1000, steps=50)         # DDIM déterministe, 50 pas
+    model = make_diffusion(DiffusionConfig(dim=2), x_train)
+    history = train(model, x_train, loss, config=TrainConfig(iterations=8000, batch_size=512))
+    x_new = sample(model, 1000)                   # ancestral, T évaluations du réseau
+    x_fast = sample(model, 1000, n_steps=50)      # DDIM déterministe, 50 évaluations
+    path = trajectory(model, 1000, keep=11)       # 11 états intermédiaires, pour les figures
 """
 
 from __future__ import annotations
@@ -40,8 +47,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from .datasets import ToyDensity
+from .metrics import sliced_wasserstein
 from .nn import ACTIVATIONS as _ACTIVATIONS
-from .utils import check_positive_int
+from .utils import check_choice, check_points, check_positive_int, module_device, module_dtype, standard_normal
 
 __all__ = [
     "NoiseSchedule",
@@ -54,22 +63,32 @@ __all__ = [
     "make_diffusion",
     "Posterior",
     "SampleTrajectory",
+    "LatentDiffusion",
+    "SCHEDULES",
+    "SIGMAS",
+    "SAMPLERS",
+    "DENSITY",
     "loss",
-    "RECOMMENDED_TRAINING",
-    "DIGITS_TRAINING",
-    "ToyFit",
-    "fit_toy",
+    "sample",
+    "trajectory",
+    "nfe",
+    "sampling_parameters",
     "QualityPoint",
     "sample_quality",
-    "DigitsFit",
-    "fit_digits",
-    "LatentDiffusion",
-    "LatentFit",
-    "fit_latent_digits",
 ]
 
-_SCHEDULES = ("linear", "cosine")
-_SIGMAS = ("posterior", "beta")
+SCHEDULES: tuple[str, ...] = ("linear", "cosine")
+"""Calendriers de bruit connus (:class:`NoiseSchedule`)."""
+
+SIGMAS: tuple[str, ...] = ("posterior", "beta")
+"""Variances σ_t² possibles du débruiteur ancestral : β̃_t (``"posterior"``) ou β_t (``"beta"``)."""
+
+SAMPLERS: tuple[str, ...] = ("ancestral", "ddim")
+"""Échantillonneurs de :func:`sample` : ancestral (T pas) ou DDIM (Song et al., 2021)."""
+
+DENSITY = None
+"""Un modèle de diffusion ne donne pas sa log-densité (seulement une borne, l'ELBO, que le cours
+n'utilise pas pour mesurer) : pas de ``log_prob`` dans ce module."""
 
 
 # --------------------------------------------------------------------------------------
@@ -127,8 +146,7 @@ class NoiseSchedule(nn.Module):
         super().__init__()
         if betas is None:
             T = check_positive_int("T", T)
-            if kind not in _SCHEDULES:
-                raise ValueError(f"kind={kind!r} inconnu ; valeurs permises : {', '.join(_SCHEDULES)}.")
+            check_choice("kind", kind, SCHEDULES)
             betas = linear_betas(T) if kind == "linear" else cosine_betas(T)
         else:
             kind = "custom"
@@ -221,8 +239,7 @@ class Denoiser(nn.Module):
         self.dim = check_positive_int("dim", dim)
         hidden = check_positive_int("hidden", hidden)
         n_blocks = check_positive_int("n_blocks", n_blocks)
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation={activation!r} inconnue ; valeurs permises : {', '.join(_ACTIVATIONS)}.")
+        check_choice("activation", activation, _ACTIVATIONS)
         self.embed = SinusoidalEmbedding(time_dim)
         self.inp = nn.Linear(self.dim, hidden)
         self.blocks = nn.ModuleList(
@@ -234,8 +251,7 @@ class Denoiser(nn.Module):
         self.out = nn.Linear(hidden, self.dim)
 
     def forward(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        if z.ndim != 2 or z.shape[1] != self.dim:
-            raise ValueError(f"z doit être de forme (batch, {self.dim}), reçu {tuple(z.shape)}.")
+        check_points("z", z, self.dim)
         if t.shape != (z.shape[0],):
             raise ValueError(f"t doit être de forme ({z.shape[0]},), reçu {tuple(t.shape)}.")
         emb = self.embed(t).to(z.dtype)
@@ -267,14 +283,14 @@ class SampleTrajectory:
         samples: tirages finaux ``(n, dim)`` (espace des données).
         times: instants t des états gardés, de T vers 0 (liste d'entiers).
         states: états z_t correspondants, ``(len(times), n, dim)`` (espace des données, sur le CPU).
-        steps: nombre d'évaluations du réseau.
+        n_steps: nombre de pas de l'échantillonneur (une évaluation du réseau par pas).
         sampler: ``"ancestral"`` ou ``"ddim"``.
     """
 
     samples: torch.Tensor
     times: list[int] = field(default_factory=list)
     states: torch.Tensor | None = None
-    steps: int = 0
+    n_steps: int = 0
     sampler: str = "ancestral"
 
 
@@ -284,7 +300,7 @@ class Diffusion(nn.Module):
     Les données sont d'abord ramenées à une échelle réduite, x̃ = (x - shift) / scale
     (``shift`` et ``scale`` sont des tampons fixés par :func:`make_diffusion` ou
     :meth:`fit_scaling`) ; le bruitage, la perte et l'échantillonnage travaillent sur x̃,
-    et :meth:`sample` renvoie des points dans l'espace des données.
+    et :func:`sample` renvoie des points dans l'espace des données.
 
     Args:
         net: réseau ``net(z, t) -> ε̂`` (par exemple :class:`Denoiser`), ``(batch, dim)``,
@@ -300,8 +316,7 @@ class Diffusion(nn.Module):
         self.dim = check_positive_int("dim", dim)
         if not isinstance(schedule, NoiseSchedule):
             raise TypeError(f"schedule doit être un NoiseSchedule, reçu {type(schedule).__name__}.")
-        if sigma not in _SIGMAS:
-            raise ValueError(f"sigma={sigma!r} inconnu ; valeurs permises : {', '.join(_SIGMAS)}.")
+        check_choice("sigma", sigma, SIGMAS)
         self.net = net
         self.schedule = schedule
         self.sigma = sigma
@@ -314,17 +329,16 @@ class Diffusion(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.scale.device
+        return module_device(self)
 
     @property
     def dtype(self) -> torch.dtype:
-        p = next(self.net.parameters(), None)
-        return p.dtype if p is not None else torch.get_default_dtype()
+        return module_dtype(self)
 
     @torch.no_grad()
     def fit_scaling(self, x: torch.Tensor) -> Diffusion:
         """Fixe shift = moyenne et scale = écart-type global (un seul nombre) des données ``x``."""
-        x = self._check_x("x", x)
+        x = check_points("x", x, self.dim)
         self.shift.copy_(x.mean(0))
         self.scale.fill_(float((x - x.mean(0)).square().mean().sqrt().clamp_min(1e-8)))
         return self
@@ -336,13 +350,6 @@ class Diffusion(nn.Module):
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """x̃ ↦ x = shift + scale · x̃."""
         return x * self.scale.to(x.dtype) + self.shift.to(x.dtype)
-
-    def _check_x(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{name} doit être un tenseur torch de forme (batch, {self.dim}), reçu {type(x).__name__}.")
-        if x.ndim != 2 or x.shape[1] != self.dim:
-            raise ValueError(f"{name} doit être de forme (batch, {self.dim}), reçu {tuple(x.shape)}.")
-        return x
 
     def _check_batch_t(self, x: torch.Tensor, t: torch.Tensor | int, allow_zero: bool = False) -> torch.Tensor:
         if isinstance(t, int) and not isinstance(t, bool):
@@ -367,11 +374,10 @@ class Diffusion(nn.Module):
             noise: ε ``(batch, dim)`` ; tiré si ``None``.
             generator: générateur du tirage de ε.
         """
-        x = self._check_x("x", x)
+        x = check_points("x", x, self.dim)
         t = self._check_batch_t(x, t, allow_zero=True)
         if noise is None:
-            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype,
-                                device=generator.device if generator is not None else x.device).to(x.device)
+            noise = standard_normal(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         elif noise.shape != x.shape:
             raise ValueError(f"noise doit avoir la forme de x {tuple(x.shape)}, reçu {tuple(noise.shape)}.")
         ab = self.schedule.at("alpha_bars", t, x)
@@ -379,10 +385,9 @@ class Diffusion(nn.Module):
 
     def q_step(self, z_prev: torch.Tensor, t: torch.Tensor | int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Un pas du bruiteur : z_t = √(1 - β_t) z_{t-1} + √β_t ε_t, t dans {1, …, T}."""
-        z_prev = self._check_x("z_prev", z_prev)
+        z_prev = check_points("z_prev", z_prev, self.dim)
         t = self._check_batch_t(z_prev, t)
-        eps = torch.randn(z_prev.shape, generator=generator, dtype=z_prev.dtype,
-                          device=generator.device if generator is not None else z_prev.device).to(z_prev.device)
+        eps = standard_normal(z_prev.shape, generator=generator, device=z_prev.device, dtype=z_prev.dtype)
         beta = self.schedule.at("betas", t, z_prev)
         return (1 - beta).sqrt() * z_prev + beta.sqrt() * eps
 
@@ -392,8 +397,8 @@ class Diffusion(nn.Module):
         μ̃_t = √ᾱ_{t-1} β_t / (1 - ᾱ_t) · x + √α_t (1 - ᾱ_{t-1}) / (1 - ᾱ_t) · z_t ,
         β̃_t = (1 - ᾱ_{t-1}) / (1 - ᾱ_t) · β_t .
         """
-        x = self._check_x("x", x)
-        z_t = self._check_x("z_t", z_t)
+        x = check_points("x", x, self.dim)
+        z_t = check_points("z_t", z_t, self.dim)
         t = self._check_batch_t(x, t)
         s = self.schedule
         ab, ab_prev = s.at("alpha_bars", t, x), s.at("alpha_bars", t - 1, x)
@@ -406,7 +411,7 @@ class Diffusion(nn.Module):
 
     def predict_noise(self, z_t: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
         """ε̂_θ(z_t, t), ``(batch, dim)``."""
-        z_t = self._check_x("z_t", z_t)
+        z_t = check_points("z_t", z_t, self.dim)
         t = self._check_batch_t(z_t, t)
         return self.net(z_t, t)
 
@@ -430,101 +435,204 @@ class Diffusion(nn.Module):
         name = "posterior_variance" if self.sigma == "posterior" else "betas"
         return getattr(self.schedule, name)[t]
 
-    def _noise_like(self, z: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        where = generator.device if generator is not None else z.device
-        return torch.randn(z.shape, generator=generator, dtype=z.dtype, device=where).to(z.device)
-
-    def ddim_times(self, steps: int) -> list[int]:
-        """Sous-suite décroissante τ de {1, …, T} à ``steps`` éléments, régulièrement espacés, de T à 1."""
-        steps = check_positive_int("steps", steps)
-        if steps > self.T:
-            raise ValueError(f"steps doit être ≤ T = {self.T}, reçu {steps}.")
-        if steps == 1:
+    def ddim_times(self, n_steps: int) -> list[int]:
+        """Sous-suite décroissante τ de {1, …, T} à ``n_steps`` éléments, régulièrement espacés, de T à 1."""
+        n_steps = check_positive_int("n_steps", n_steps)
+        if n_steps > self.T:
+            raise ValueError(f"n_steps doit être ≤ T = {self.T}, reçu {n_steps}.")
+        if n_steps == 1:
             return [self.T]
-        grid = torch.linspace(self.T, 1, steps, dtype=torch.float64).round().long().tolist()
-        return grid
+        return torch.linspace(self.T, 1, n_steps, dtype=torch.float64).round().long().tolist()
 
-    @torch.no_grad()
-    def sample(self, n: int, steps: int | None = None, sampler: str | None = None, eta: float = 0.0,
-               generator: torch.Generator | None = None, clip: float | None = None,
-               return_trajectory: bool = False, keep: int = 11) -> torch.Tensor | SampleTrajectory:
-        """Tire n points en partant de z_T ~ 𝒩(0, I).
 
-        Args:
-            n: nombre de points.
-            steps: nombre d'évaluations du réseau. ``None`` : T (échantillonneur ancestral) ;
-                un nombre S ≤ T choisit par défaut l'échantillonneur DDIM sur une sous-suite
-                de S instants.
-            sampler: ``"ancestral"`` (T pas, p(z_{t-1} | z_t) = 𝒩(μ_θ, σ_t² I)) ou ``"ddim"``
-                (Song et al., 2021) ; par défaut ancestral si ``steps`` vaut ``None`` ou T,
-                DDIM sinon.
-            eta: stochasticité de DDIM (0 : déterministe ; 1 : variance de l'ancestral β̃).
-            generator: générateur des tirages (bruit initial et bruits de chaque pas).
-            clip: si donné, x̂ est borné à [-clip, clip] (dans l'espace réduit) à chaque pas.
-            return_trajectory: renvoyer un :class:`SampleTrajectory` (états intermédiaires).
-            keep: nombre d'états intermédiaires gardés (régulièrement répartis) si
-                ``return_trajectory``.
+class LatentDiffusion(nn.Module):
+    """Diffusion latente (Rombach et al., 2022) : un DDPM dans l'espace latent d'un VAE figé.
 
-        Returns:
-            Tirages ``(n, dim)`` dans l'espace des données, ou un :class:`SampleTrajectory`.
-        """
-        n = check_positive_int("n", n)
-        if steps is None:
-            steps = self.T
-        steps = check_positive_int("steps", steps)
-        if steps > self.T:
-            raise ValueError(f"steps doit être ≤ T = {self.T}, reçu {steps}.")
-        if sampler is None:
-            sampler = "ancestral" if steps == self.T else "ddim"
-        if sampler not in ("ancestral", "ddim"):
-            raise ValueError(f"sampler={sampler!r} inconnu ; valeurs permises : 'ancestral', 'ddim'.")
-        if sampler == "ancestral" and steps != self.T:
-            raise ValueError(f"L'échantillonneur ancestral fait T = {self.T} pas ; pour {steps} pas, prenez sampler='ddim'.")
-        if not (isinstance(eta, (int, float)) and 0 <= eta <= 1):
-            raise ValueError(f"eta doit être un réel de [0, 1], reçu {eta!r}.")
-        if clip is not None and not clip > 0:
-            raise ValueError(f"clip doit être None ou un réel > 0, reçu {clip!r}.")
+    Générer : z ~ diffusion (dans l'espace latent), puis x = moyenne du décodeur en z ;
+    :func:`sample` accepte ce modèle comme un :class:`Diffusion`.
+
+    Args:
+        vae: VAE entraîné, avec ``encode(x)`` (champs ``mean``, ``logvar``), ``decode_mean(z)``
+            et son réseau ``decoder``.
+        diffusion: modèle de diffusion de dimension égale à celle du latent.
+    """
+
+    def __init__(self, vae: nn.Module, diffusion: Diffusion) -> None:
+        super().__init__()
+        if not isinstance(diffusion, Diffusion):
+            raise TypeError(f"diffusion doit être un Diffusion, reçu {type(diffusion).__name__}.")
+        self.vae = vae
+        self.diffusion = diffusion
+
+    @property
+    def device(self) -> torch.device:
+        return module_device(self)
+
+
+# --------------------------------------------------------------------------------------
+# Échantillonneurs : ancestral et DDIM
+# --------------------------------------------------------------------------------------
+
+
+def _chain(model: Diffusion | LatentDiffusion) -> Diffusion:
+    """La chaîne de diffusion de ``model`` (celle des latents pour une :class:`LatentDiffusion`)."""
+    if isinstance(model, LatentDiffusion):
+        return model.diffusion
+    if isinstance(model, Diffusion):
+        return model
+    raise TypeError(f"model doit être un Diffusion ou un LatentDiffusion, reçu {type(model).__name__}.")
+
+
+def _sampler_options(model: Diffusion, n_steps: int | None, sampler: str | None, eta: float,
+                     clip: float | None) -> tuple[int, str]:
+    """Vérifie les options d'échantillonnage ; renvoie le nombre de pas et l'échantillonneur retenus."""
+    n_steps = check_positive_int("n_steps", model.T if n_steps is None else n_steps)
+    if n_steps > model.T:
+        raise ValueError(f"n_steps doit être ≤ T = {model.T}, reçu {n_steps}.")
+    if sampler is None:
+        sampler = "ancestral" if n_steps == model.T else "ddim"
+    check_choice("sampler", sampler, SAMPLERS)
+    if sampler == "ancestral" and n_steps != model.T:
+        raise ValueError(f"L'échantillonneur ancestral fait T = {model.T} pas ; pour {n_steps} pas, prenez sampler='ddim'.")
+    if isinstance(eta, bool) or not (isinstance(eta, (int, float)) and 0 <= eta <= 1):
+        raise ValueError(f"eta doit être un réel de [0, 1], reçu {eta!r}.")
+    if clip is not None and not clip > 0:
+        raise ValueError(f"clip doit être None ou un réel > 0, reçu {clip!r}.")
+    return n_steps, sampler
+
+
+@torch.no_grad()
+def _denoise(model: Diffusion, n: int, generator: torch.Generator | None, n_steps: int | None, sampler: str | None,
+             eta: float, clip: float | None, keep: int | None) -> SampleTrajectory:
+    """L'échantillonneur unique de :func:`sample` et :func:`trajectory`.
+
+    Part de z_T ~ 𝒩(0, I) et parcourt les instants de T vers 0 :
+
+    * ancestral : z_{t-1} = μ_θ(z_t, t) + σ_t n_t (pas de bruit au dernier pas) ;
+    * DDIM, sur une sous-suite τ : x̂ = (z_τ - √(1 - ᾱ_τ) ε̂) / √ᾱ_τ, puis
+      z_τ' = √ᾱ_τ' x̂ + √(1 - ᾱ_τ' - σ²) ε̂ + σ n, avec
+      σ = η √((1 - ᾱ_τ') / (1 - ᾱ_τ) · (1 - ᾱ_τ / ᾱ_τ')).
+
+    Les bruits sont tirés sur le périphérique de ``generator`` puis déplacés sur celui du
+    modèle. Si ``keep`` est donné, garde ``keep`` états régulièrement répartis (sur le CPU,
+    dans l'espace des données) ; sinon ``times`` est vide et ``states`` vaut ``None``.
+    """
+    n = check_positive_int("n", n)
+    n_steps, sampler = _sampler_options(model, n_steps, sampler, eta, clip)
+    if keep is not None:
         keep = check_positive_int("keep", keep, minimum=2)
+    device, dtype = model.device, model.dtype
 
-        z = self._noise_like(torch.empty(n, self.dim, device=self.device, dtype=self.dtype), generator)
-        times = list(range(self.T, 0, -1)) if sampler == "ancestral" else self.ddim_times(steps)
-        kept_idx = set(torch.linspace(0, len(times), keep).round().long().tolist()) if return_trajectory else set()
-        kept_t, kept_z = [], []
+    z = standard_normal((n, model.dim), generator=generator, device=device, dtype=dtype)
+    times = list(range(model.T, 0, -1)) if sampler == "ancestral" else model.ddim_times(n_steps)
+    kept_idx = set(torch.linspace(0, len(times), keep).round().long().tolist()) if keep is not None else set()
+    kept_t, kept_z = [], []
 
-        def remember(i: int, t: int, state: torch.Tensor) -> None:
-            if i in kept_idx:
-                kept_t.append(t)
-                kept_z.append(self.denormalize(state).cpu())
+    def remember(i: int, t: int, state: torch.Tensor) -> None:
+        if i in kept_idx:
+            kept_t.append(t)
+            kept_z.append(model.denormalize(state).cpu())
 
-        s = self.schedule
-        net = self.net
-        for i, t in enumerate(times):
-            remember(i, t, z)
-            tt = torch.full((n,), t, dtype=torch.long, device=self.device)
-            eps = net(z, tt)
-            if clip is not None:
-                x0 = self.predict_x0(z, tt, eps).clamp(-clip, clip)
-                ab = float(s.alpha_bars[t])
-                eps = (z - math.sqrt(ab) * x0) / math.sqrt(1 - ab)
-            if sampler == "ancestral":
-                mean = self.reverse_mean(z, tt, eps)
-                if t > 1:
-                    z = mean + math.sqrt(float(self.reverse_variance(t))) * self._noise_like(z, generator)
-                else:
-                    z = mean
+    s = model.schedule
+    net = model.net
+    for i, t in enumerate(times):
+        remember(i, t, z)
+        tt = torch.full((n,), t, dtype=torch.long, device=device)
+        eps = net(z, tt)
+        if clip is not None:
+            x0 = model.predict_x0(z, tt, eps).clamp(-clip, clip)
+            ab = float(s.alpha_bars[t])
+            eps = (z - math.sqrt(ab) * x0) / math.sqrt(1 - ab)
+        if sampler == "ancestral":
+            mean = model.reverse_mean(z, tt, eps)
+            if t > 1:
+                noise = standard_normal(z.shape, generator=generator, device=device, dtype=z.dtype)
+                z = mean + math.sqrt(float(model.reverse_variance(t))) * noise
             else:
-                t_next = times[i + 1] if i + 1 < len(times) else 0
-                ab, ab_next = float(s.alpha_bars[t]), float(s.alpha_bars[t_next])
-                x0 = (z - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
-                sig = eta * math.sqrt((1 - ab_next) / (1 - ab) * (1 - ab / ab_next)) if t_next > 0 else 0.0
-                z = math.sqrt(ab_next) * x0 + math.sqrt(max(1 - ab_next - sig**2, 0.0)) * eps
-                if sig > 0:
-                    z = z + sig * self._noise_like(z, generator)
-        remember(len(times), 0, z)
-        out = self.denormalize(z)
-        if not return_trajectory:
-            return out
-        return SampleTrajectory(out, kept_t, torch.stack(kept_z), len(times), sampler)
+                z = mean
+        else:
+            t_next = times[i + 1] if i + 1 < len(times) else 0
+            ab, ab_next = float(s.alpha_bars[t]), float(s.alpha_bars[t_next])
+            x0 = (z - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
+            sig = eta * math.sqrt((1 - ab_next) / (1 - ab) * (1 - ab / ab_next)) if t_next > 0 else 0.0
+            z = math.sqrt(ab_next) * x0 + math.sqrt(max(1 - ab_next - sig**2, 0.0)) * eps
+            if sig > 0:
+                z = z + sig * standard_normal(z.shape, generator=generator, device=device, dtype=z.dtype)
+    remember(len(times), 0, z)
+    states = torch.stack(kept_z) if kept_z else None
+    return SampleTrajectory(model.denormalize(z), kept_t, states, len(times), sampler)
+
+
+def sample(model: Diffusion | LatentDiffusion, n: int, *, generator: torch.Generator | None = None,
+           n_steps: int | None = None, sampler: str | None = None, eta: float = 0.0,
+           clip: float | None = None) -> torch.Tensor:
+    """Tire n points en partant de z_T ~ 𝒩(0, I) et en débruitant jusqu'à t = 0.
+
+    Args:
+        model: un :class:`Diffusion`, ou une :class:`LatentDiffusion` (les latents tirés sont
+            alors décodés par la moyenne du décodeur du VAE).
+        n: nombre de points.
+        generator: générateur des tirages (bruit initial et bruits de chaque pas) ; il peut
+            être sur le CPU pour un modèle sur GPU (mêmes nombres sur les deux).
+        n_steps: nombre d'évaluations du réseau. ``None`` : T (échantillonneur ancestral) ;
+            un nombre S ≤ T choisit par défaut l'échantillonneur DDIM sur une sous-suite de
+            S instants (:meth:`Diffusion.ddim_times`).
+        sampler: ``"ancestral"`` (T pas, p(z_{t-1} | z_t) = 𝒩(μ_θ, σ_t² I)) ou ``"ddim"``
+            (Song et al., 2021) ; par défaut ancestral si ``n_steps`` vaut ``None`` ou T,
+            DDIM sinon.
+        eta: stochasticité de DDIM (0 : déterministe ; 1 : variance de l'ancestral β̃).
+        clip: si donné, x̂ est borné à [-clip, clip] (dans l'espace réduit) à chaque pas.
+
+    Returns:
+        Tirages ``(n, dim)`` dans l'espace des données (des images pour une diffusion
+        latente), sur le périphérique du modèle.
+    """
+    chain = _chain(model)
+    out = _denoise(chain, n, generator, n_steps, sampler, eta, clip, keep=None).samples
+    if isinstance(model, LatentDiffusion):
+        with torch.no_grad():
+            out = model.vae.decode_mean(out.to(module_device(model.vae)))
+    return out
+
+
+def trajectory(model: Diffusion, n: int, *, generator: torch.Generator | None = None, n_steps: int | None = None,
+               sampler: str | None = None, eta: float = 0.0, clip: float | None = None,
+               keep: int = 11) -> SampleTrajectory:
+    """Comme :func:`sample`, en gardant ``keep`` états intermédiaires z_t, pour les figures.
+
+    Avec les mêmes options et un générateur dans le même état, ``trajectory(...).samples``
+    est exactement ``sample(...)``. Les états gardés sont régulièrement répartis le long des
+    pas (le premier est z_T, le dernier les tirages), ramenés dans l'espace des données et
+    rangés sur le CPU. Pour une diffusion latente, passer sa chaîne ``model.diffusion`` : les
+    états sont alors des latents.
+
+    Returns:
+        Un :class:`SampleTrajectory`.
+    """
+    if not isinstance(model, Diffusion):
+        hint = " (pour une diffusion latente, passer model.diffusion)" if isinstance(model, LatentDiffusion) else ""
+        raise TypeError(f"model doit être un Diffusion{hint}, reçu {type(model).__name__}.")
+    keep = check_positive_int("keep", keep, minimum=2)
+    return _denoise(model, n, generator, n_steps, sampler, eta, clip, keep=keep)
+
+
+def nfe(model: Diffusion | LatentDiffusion, *, n_steps: int | None = None, sampler: str | None = None,
+        eta: float = 0.0, clip: float | None = None) -> int:
+    """Nombre d'évaluations de réseau d'un tirage par :func:`sample` avec ces options.
+
+    T pour l'échantillonneur ancestral, ``n_steps`` pour DDIM ; une diffusion latente
+    compte en plus le passage du décodeur.
+    """
+    n_steps, _ = _sampler_options(_chain(model), n_steps, sampler, eta, clip)
+    return n_steps + 1 if isinstance(model, LatentDiffusion) else n_steps
+
+
+def sampling_parameters(model: Diffusion | LatentDiffusion) -> int:
+    """Nombre de paramètres appris qui servent à tirer : le débruiteur (et le décodeur du VAE
+    pour une diffusion latente, dont l'encodeur ne sert pas à générer)."""
+    chain = _chain(model)
+    modules = [chain, model.vae.decoder] if isinstance(model, LatentDiffusion) else [chain]
+    return sum(p.numel() for m in modules for p in m.parameters())
 
 
 def loss(model: Diffusion, x: torch.Tensor) -> torch.Tensor:
@@ -538,7 +646,7 @@ def loss(model: Diffusion, x: torch.Tensor) -> torch.Tensor:
         x: mini-lot ``(batch, dim)`` dans l'espace des données (il est réduit par
             :meth:`Diffusion.normalize`).
     """
-    x = model.normalize(model._check_x("x", x))
+    x = model.normalize(check_points("x", x, model.dim))
     t = torch.randint(1, model.T + 1, (x.shape[0],), device=x.device)
     eps = torch.randn_like(x)
     z_t = model.q_sample(x, t, noise=eps)
@@ -546,7 +654,7 @@ def loss(model: Diffusion, x: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------
-# Configuration et protocoles communs au chapitre et au banc d'essai
+# Configuration
 # --------------------------------------------------------------------------------------
 
 
@@ -569,12 +677,9 @@ class DiffusionConfig:
         check_positive_int("hidden", self.hidden)
         check_positive_int("n_blocks", self.n_blocks)
         check_positive_int("time_dim", self.time_dim, minimum=2)
-        if self.schedule not in _SCHEDULES:
-            raise ValueError(f"schedule={self.schedule!r} inconnu ; valeurs permises : {', '.join(_SCHEDULES)}.")
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation={self.activation!r} inconnue ; valeurs permises : {', '.join(_ACTIVATIONS)}.")
-        if self.sigma not in _SIGMAS:
-            raise ValueError(f"sigma={self.sigma!r} inconnu ; valeurs permises : {', '.join(_SIGMAS)}.")
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("activation", self.activation, _ACTIVATIONS)
+        check_choice("sigma", self.sigma, SIGMAS)
 
 
 def make_diffusion(config: DiffusionConfig | None = None, x: torch.Tensor | None = None) -> Diffusion:
@@ -587,77 +692,34 @@ def make_diffusion(config: DiffusionConfig | None = None, x: torch.Tensor | None
     return model
 
 
-RECOMMENDED_TRAINING: dict = {
-    "steps": 8000,
-    "batch_size": 512,
-    "lr": 2e-3,
-    "lr_schedule": "cosine",
-    "warmup_steps": 200,
-    "grad_clip": 1.0,
-}
-"""Arguments de :class:`genmodels.training.TrainConfig` recommandés pour :class:`DiffusionConfig` par
-défaut sur les densités 2-D (environ 40 s sur les deux cœurs de CPU de la machine de référence) ::
-
-    TrainConfig(**RECOMMENDED_TRAINING, seed=0)
-
-La décroissance du taux en cosinus jusqu'à 0 joue le rôle d'une moyenne des derniers poids.
-"""
-
-
-class ToyFit(NamedTuple):
-    """Résultat de :func:`fit_toy` : le modèle entraîné, son historique et la densité jouet."""
-
-    model: Diffusion
-    history: object  # genmodels.training.History
-    toy: object  # genmodels.datasets.ToyDensity
-
-
-def fit_toy(name: str, n_train: int = 50_000, seed: int = 0, config: DiffusionConfig | None = None,
-            **train_overrides) -> ToyFit:
-    """Protocole commun au chapitre et au banc d'essai : entraîne un DDPM sur une densité jouet.
-
-    Tire, avec la graine ``seed``, ``n_train`` points d'apprentissage, construit le modèle
-    ``config`` (réduction des données fixée sur ces points) et l'entraîne avec
-    :data:`RECOMMENDED_TRAINING` (modifiable par ``train_overrides`` : ``steps``,
-    ``progress``, ``desc``…). La qualité se mesure ensuite avec :func:`sample_quality`,
-    sur des échantillons de test frais.
-    """
-    from .datasets import get_toy
-    from .training import TrainConfig, train
-    from .utils import seed_everything
-
-    toy = get_toy(name)
-    x_train = toy.sample(n_train, generator=torch.Generator().manual_seed(seed))
-    seed_everything(seed)
-    model = make_diffusion(config or DiffusionConfig(), x_train)
-    options = {**RECOMMENDED_TRAINING, "seed": seed, "eval_every": 500, "desc": f"diffusion · {name}", **train_overrides}
-    history = train(model, x_train, loss, config=TrainConfig(**options))
-    return ToyFit(model, history, toy)
+# --------------------------------------------------------------------------------------
+# Qualité des tirages selon le nombre de pas
+# --------------------------------------------------------------------------------------
 
 
 class QualityPoint(NamedTuple):
     """Qualité d'un échantillonneur à un nombre de pas donné.
 
     Attributes:
-        steps: nombre d'évaluations du réseau.
+        n_steps: nombre de pas (une évaluation du réseau par pas).
         sampler: ``"ancestral"`` ou ``"ddim"``.
         sw: SW2 moyenne sur les couples (tirage du modèle, échantillon de test frais).
         sw_values: les valeurs de chaque couple.
         seconds: durée moyenne d'un tirage de n points.
     """
 
-    steps: int
+    n_steps: int
     sampler: str
     sw: float
     sw_values: tuple[float, ...]
     seconds: float
 
 
-def sample_quality(model: Diffusion, reference, steps: Sequence[int | None] = (None,), n: int = 5000,
+def sample_quality(model: Diffusion, reference: ToyDensity, n_steps: Sequence[int | None] = (None,), n: int = 5000,
                    n_pairs: int = 1, seed: int = 0, eta: float = 0.0) -> list[QualityPoint]:
     """Qualité des tirages selon le nombre de pas, au même protocole que :func:`genmodels.metrics.noise_floor`.
 
-    Pour chaque nombre de pas S de ``steps`` (``None`` ou T : échantillonneur ancestral ;
+    Pour chaque nombre de pas S de ``n_steps`` (``None`` ou T : échantillonneur ancestral ;
     moins : DDIM avec ``eta``), tire ``n_pairs`` ensembles de ``n`` points et calcule la
     SW2 (1 024 directions) de chacun à un échantillon de test frais de ``n`` points de
     ``reference`` ; les échantillons de test (graine ``seed + 1``) sont les mêmes pour
@@ -668,132 +730,28 @@ def sample_quality(model: Diffusion, reference, steps: Sequence[int | None] = (N
         model: le modèle entraîné.
         reference: la loi des données, avec ``sample(n, generator=)`` (par exemple une
             :class:`genmodels.datasets.ToyDensity`).
+        n_steps: les nombres de pas à mesurer.
         n: taille de chaque échantillon.
         n_pairs: nombre de couples.
         seed: graine des tirages du modèle.
+        eta: stochasticité de DDIM (voir :func:`sample`).
     """
-    from .metrics import sliced_wasserstein
-
     n = check_positive_int("n", n)
     n_pairs = check_positive_int("n_pairs", n_pairs)
     g_ref = torch.Generator().manual_seed(seed + 1)
     refs = [reference.sample(n, generator=g_ref) for _ in range(n_pairs)]
     points = []
-    for s in steps:
+    for s in n_steps:
         g = torch.Generator(device=model.device).manual_seed(seed)
         if model.device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        x = model.sample(n * n_pairs, steps=s, eta=eta, generator=g).cpu()
+        x = sample(model, n * n_pairs, n_steps=s, eta=eta, generator=g).cpu()
         if model.device.type == "cuda":
             torch.cuda.synchronize()
         seconds = (time.perf_counter() - start) / n_pairs
         values = tuple(sliced_wasserstein(chunk, ref) for chunk, ref in zip(x.split(n), refs))
-        n_steps = model.T if s is None else int(s)
-        points.append(QualityPoint(n_steps, "ancestral" if n_steps == model.T else "ddim",
+        steps_done = model.T if s is None else int(s)
+        points.append(QualityPoint(steps_done, "ancestral" if steps_done == model.T else "ddim",
                                    float(sum(values) / n_pairs), values, seconds))
     return points
-
-
-# --------------------------------------------------------------------------------------
-# Chiffres 8×8 : diffusion dans l'espace des pixels et dans l'espace latent d'un VAE
-# --------------------------------------------------------------------------------------
-
-
-DIGITS_TRAINING: dict = {
-    "steps": 4000,
-    "batch_size": 256,
-    "lr": 1e-3,
-    "lr_schedule": "cosine",
-    "warmup_steps": 200,
-    "grad_clip": 1.0,
-}
-"""Arguments de :class:`genmodels.training.TrainConfig` recommandés pour les chiffres."""
-
-
-class DigitsFit(NamedTuple):
-    """Résultat de :func:`fit_digits` : le modèle (pixels dans [-1, 1]), son historique, les données."""
-
-    model: Diffusion
-    history: object
-    data: object  # genmodels.datasets.DigitsData, échelle "symmetric"
-
-
-def fit_digits(seed: int = 0, config: DiffusionConfig | None = None, **train_overrides) -> DigitsFit:
-    """Entraîne un DDPM sur les 1 437 chiffres d'apprentissage, pixels ramenés dans [-1, 1].
-
-    Le modèle renvoie des images dans [-1, 1] : ``data.to_unit`` les ramène dans [0, 1]
-    (échelle des figures et des métriques). Les pixels étant déjà à l'échelle du bruit, la
-    réduction est laissée à l'identité.
-    """
-    from .datasets import load_digits
-    from .training import TrainConfig, train
-    from .utils import seed_everything
-
-    data = load_digits("symmetric")
-    seed_everything(seed)
-    model = make_diffusion(config or DiffusionConfig(dim=64, hidden=256, n_blocks=2))
-    options = {**DIGITS_TRAINING, "seed": seed, "eval_every": 500, "desc": "diffusion · chiffres", **train_overrides}
-    history = train(model, data.x_train, loss, config=TrainConfig(**options))
-    return DigitsFit(model, history, data)
-
-
-class LatentDiffusion(nn.Module):
-    """Diffusion latente (Rombach et al., 2022) : un DDPM dans l'espace latent d'un VAE figé.
-
-    Générer : z ~ diffusion (dans l'espace latent), puis x = décodeur(z).
-
-    Args:
-        vae: VAE entraîné, avec ``encode(x)`` (champs ``mean``, ``logvar``) et ``decode_mean(z)``.
-        diffusion: modèle de diffusion de dimension égale à celle du latent.
-    """
-
-    def __init__(self, vae: nn.Module, diffusion: Diffusion) -> None:
-        super().__init__()
-        self.vae = vae
-        self.diffusion = diffusion
-
-    @torch.no_grad()
-    def sample(self, n: int, steps: int | None = None, generator: torch.Generator | None = None, **kwargs) -> torch.Tensor:
-        """Tire n images : latents par diffusion (``steps`` pas), puis moyenne du décodeur."""
-        z = self.diffusion.sample(n, steps=steps, generator=generator, **kwargs)
-        return self.vae.decode_mean(z.to(next(self.vae.parameters()).device))
-
-
-class LatentFit(NamedTuple):
-    """Résultat de :func:`fit_latent_digits`."""
-
-    model: LatentDiffusion
-    history: object  # historique de la diffusion latente
-    vae_fit: object  # genmodels.vae.DigitsVAEFit
-
-
-def fit_latent_digits(latent_dim: int = 8, seed: int = 0, vae_fit=None, config: DiffusionConfig | None = None,
-                      vae_overrides: dict | None = None, **train_overrides) -> LatentFit:
-    """Diffusion latente sur les chiffres : VAE du chapitre précédent, puis DDPM sur ses latents.
-
-    1. Entraîne (ou reprend, ``vae_fit``) le VAE ``genmodels.vae.fit_digits(latent_dim)``,
-       sur des images dans [0, 1] ;
-    2. encode les images d'apprentissage par la moyenne de q(z | x) ;
-    3. entraîne un DDPM de dimension ``latent_dim`` sur ces latents (réduits).
-    """
-    from . import vae as vae_module
-    from .training import TrainConfig, train
-    from .utils import seed_everything
-
-    if vae_fit is None:
-        vae_fit = vae_module.fit_digits(latent_dim=latent_dim, seed=seed, **(vae_overrides or {}))
-    vae_model, data = vae_fit.model, vae_fit.data
-    vae_model.eval()
-    device = next(vae_model.parameters()).device
-    with torch.no_grad():
-        z_train = vae_model.encode(data.x_train.to(device)).mean.detach().cpu()
-    dim = z_train.shape[1]
-    seed_everything(seed)
-    cfg = config or DiffusionConfig(dim=dim, hidden=128, n_blocks=2)
-    if cfg.dim != dim:
-        raise ValueError(f"config.dim = {cfg.dim} ne correspond pas à la dimension du latent du VAE ({dim}).")
-    model = make_diffusion(cfg, z_train)
-    options = {**DIGITS_TRAINING, "seed": seed, "eval_every": 500, "desc": "diffusion latente", **train_overrides}
-    history = train(model, z_train, loss, config=TrainConfig(**options))
-    return LatentFit(LatentDiffusion(vae_model, model).eval(), history, vae_fit)

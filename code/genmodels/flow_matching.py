@@ -31,13 +31,24 @@ Log-vraisemblance : par la formule du changement de variables instantané (Chen 
 où x_t est la solution de l'EDO *rétrograde* partie de x₁ = x ; la divergence est calculée
 exactement par différentiation automatique (d passes arrière ; exact en 2-D).
 
+Face commune des familles : :func:`make_velocity`, :func:`loss`, :func:`sample` (tirages
+seuls ; les trajectoires passent par :func:`integrate`), :func:`log_prob` (par l'EDO :
+:data:`DENSITY` vaut ``Density.ODE``), :func:`nfe` et :func:`sampling_parameters`. Les
+protocoles d'entraînement et leurs réglages sont dans :mod:`genmodels.recipes`
+(:func:`~genmodels.recipes.flow_matching_toy`, :data:`~genmodels.recipes.FM_TRAINING`,
+:data:`~genmodels.recipes.FM_T_POWER`).
+
 Exemple ::
 
-    model = make_velocity(FMConfig())
-    fm_loss = partial(loss, t_power=RECOMMENDED_T_POWER["independent"])
-    history = train(model, x_train, fm_loss, config=TrainConfig(**RECOMMENDED_TRAINING["independent"]))
-    x_new = sample(model, 1000, steps=10).x
-    nll = -model.log_prob(x_test).mean()
+    from functools import partial
+    from genmodels import TrainConfig, recipes, train
+    from genmodels import flow_matching as fm
+
+    model = fm.make_velocity(fm.FMConfig())
+    fm_loss = partial(fm.loss, t_power=recipes.FM_T_POWER["independent"])
+    history = train(model, x_train, fm_loss, config=TrainConfig(**recipes.FM_TRAINING["independent"]))
+    x_new = fm.sample(model, 1000, n_steps=10)
+    nll = -fm.log_prob(model, x_test).mean()
 """
 
 from __future__ import annotations
@@ -45,16 +56,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import NamedTuple
 
 import numpy as np
 import torch
+from scipy.optimize import linear_sum_assignment
 from torch import nn
 
+from .metrics import Density, sliced_wasserstein
 from .nn import ACTIVATIONS as _ACTIVATIONS
 from .nn import MLP
-from .utils import check_positive_int
+from .utils import check_choice, check_points, check_positive_int, module_device, module_dtype, standard_normal
 
 __all__ = [
     "PathSample",
@@ -70,6 +82,10 @@ __all__ = [
     "ODESolution",
     "integrate",
     "sample",
+    "DENSITY",
+    "log_prob",
+    "nfe",
+    "sampling_parameters",
     "LogLikelihood",
     "divergence",
     "log_likelihood",
@@ -77,13 +93,6 @@ __all__ = [
     "path_stats",
     "NFECurve",
     "nfe_curve",
-    "RECOMMENDED_TRAINING",
-    "RECOMMENDED_T_POWER",
-    "ToyFit",
-    "fit_toy",
-    "DIGITS_TRAINING",
-    "DigitsFit",
-    "fit_digits",
 ]
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -91,25 +100,10 @@ COUPLINGS = ("independent", "ot")
 METHODS = {"euler": 1, "midpoint": 2, "heun": 2, "rk4": 4}
 """Schémas d'intégration et leur nombre d'évaluations du champ par pas."""
 
+DENSITY = Density.ODE
+"""Nature de :func:`log_prob` : ln p_θ(x) par l'EDO du changement de variables instantané."""
+
 Field = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def _check_points(name: str, x, dim: int | None = None) -> torch.Tensor:
-    """Vérifie que ``x`` est un tenseur flottant de forme ``(batch, dim)``."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} doit être un tenseur torch de forme (batch, d), reçu {type(x).__name__}.")
-    if x.ndim != 2 or x.shape[0] == 0 or (dim is not None and x.shape[1] != dim):
-        expected = f"(batch, {dim})" if dim is not None else "(batch, d)"
-        raise ValueError(f"{name} doit être de forme {expected} avec batch ≥ 1, reçu {tuple(x.shape)}.")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} doit être un tenseur flottant, reçu {x.dtype}.")
-    return x
-
-
-def _check_coupling(coupling: str) -> str:
-    if coupling not in COUPLINGS:
-        raise ValueError(f"coupling={coupling!r} inconnu ; valeurs permises : {', '.join(map(repr, COUPLINGS))}.")
-    return coupling
 
 
 def _check_t_power(t_power: float) -> float:
@@ -117,12 +111,6 @@ def _check_t_power(t_power: float) -> float:
             or t_power <= 0:
         raise ValueError(f"t_power doit être un réel fini > 0 (1 : instants uniformes), reçu {t_power!r}.")
     return t_power
-
-
-def _check_method(method: str) -> str:
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} inconnue ; valeurs permises : {', '.join(map(repr, METHODS))}.")
-    return method
 
 
 # --------------------------------------------------------------------------------------
@@ -158,9 +146,9 @@ def ot_coupling(x0: torch.Tensor, x1: torch.Tensor, block: int | None = None) ->
     un plan optimal est une permutation (théorème de Birkhoff) : le problème est un problème
     d'affectation, que ``scipy.optimize.linear_sum_assignment`` (algorithme de
     Jonker-Volgenant) résout exactement, avec le même optimum que le simplexe de réseau
-    ``ot.emd`` de POT mais quatre à cinq fois plus vite sur des paquets de 64 points
-    (mesuré : 0,06 ms contre 0,27 ms). On renvoie, pour chaque ligne i de ``x0``, l'indice
-    j de son partenaire.
+    ``ot.emd`` de POT mais plus vite sur des paquets de 64 points (mesures :
+    ``benchmarks/resultats/notes_flow_matching.md``). On renvoie, pour chaque ligne i de
+    ``x0``, l'indice j de son partenaire.
 
     Le coût croît environ en O(n³) : avec ``block``, le mini-lot est découpé en paquets
     consécutifs d'au plus ``block`` points, appariés séparément (le couplage reste un
@@ -174,10 +162,8 @@ def ot_coupling(x0: torch.Tensor, x1: torch.Tensor, block: int | None = None) ->
     Returns:
         Indices ``(n,)`` (int64, sur le périphérique de ``x1``) : ``x1[idx]`` est apparié à ``x0``.
     """
-    from scipy.optimize import linear_sum_assignment
-
-    _check_points("x0", x0)
-    _check_points("x1", x1, x0.shape[1])
+    check_points("x0", x0)
+    check_points("x1", x1, x0.shape[1])
     if x0.shape[0] != x1.shape[0]:
         raise ValueError(f"x0 et x1 doivent avoir le même nombre de points, reçu {x0.shape[0]} et {x1.shape[0]}.")
     n = x0.shape[0]
@@ -222,14 +208,14 @@ def conditional_path(
     Returns:
         :class:`PathSample`.
     """
-    _check_points("x1", x1)
-    _check_coupling(coupling)
+    check_points("x1", x1)
+    check_choice("coupling", coupling, COUPLINGS)
     _check_t_power(t_power)
     n, d = x1.shape
     if x0 is None:
         x0 = torch.randn(n, d, generator=generator, dtype=x1.dtype).to(x1.device)
     else:
-        _check_points("x0", x0, d)
+        check_points("x0", x0, d)
         if x0.shape[0] != n:
             raise ValueError(f"x0 et x1 doivent avoir le même nombre de lignes, reçu {x0.shape[0]} et {n}.")
         x0 = x0.to(device=x1.device, dtype=x1.dtype)
@@ -302,7 +288,7 @@ class VelocityField(nn.Module):
         n_freq: nombre de fréquences du plongement du temps (:class:`TimeFeatures`).
         max_freq: plus haute fréquence du plongement.
         activation: classe d'activation (SiLU par défaut : lisse, donc divergence lisse).
-        loglik_steps: pas de RK4 utilisés par :meth:`log_prob`.
+        log_prob_n_steps: pas de RK4 utilisés par défaut par :func:`log_prob`.
 
     Shapes:
         ``forward(x, t)`` : x ``(batch, dim)``, t réel, ``(batch,)`` ou ``(batch, 1)`` →
@@ -316,33 +302,30 @@ class VelocityField(nn.Module):
         n_freq: int = 8,
         max_freq: float = 16.0,
         activation: type[nn.Module] = nn.SiLU,
-        loglik_steps: int = 40,
+        log_prob_n_steps: int = 40,
     ) -> None:
         super().__init__()
         self.dim = check_positive_int("dim", dim)
-        self.loglik_steps = check_positive_int("loglik_steps", loglik_steps)
+        self.log_prob_n_steps = check_positive_int("log_prob_n_steps", log_prob_n_steps)
         self.time = TimeFeatures(n_freq, max_freq)
         self.net = MLP(self.dim + self.time.out_dim, self.dim, hidden, activation=activation)
 
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        return module_device(self)
 
     @property
     def dtype(self) -> torch.dtype:
-        return next(self.parameters()).dtype
+        return module_dtype(self)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
-        _check_points("x", x, self.dim)
+        check_points("x", x, self.dim)
         t = _as_time(t, x.shape[0], x)
         return self.net(torch.cat([x, self.time(t)], dim=1))
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """ln p_θ(x) par l'EDO rétrograde (RK4, ``loglik_steps`` pas, divergence exacte).
-
-        Utilisable sous ``torch.no_grad()`` (par exemple par :func:`genmodels.metrics.density_score`).
-        """
-        return log_likelihood(self, x, steps=self.loglik_steps).log_prob
+        """ln p_θ(x) : voir la fonction :func:`log_prob` du module (RK4, ``log_prob_n_steps`` pas)."""
+        return log_prob(self, x)
 
 
 @dataclass
@@ -354,23 +337,23 @@ class FMConfig:
     n_freq: int = 8  # fréquences du plongement du temps
     max_freq: float = 16.0  # plus haute fréquence du plongement
     activation: str = "silu"  # "silu", "relu", "gelu" ou "tanh"
-    loglik_steps: int = 40  # pas de RK4 de la log-vraisemblance
+    log_prob_n_steps: int = 40  # pas de RK4 de la log-vraisemblance (:func:`log_prob`)
 
     def __post_init__(self) -> None:
         check_positive_int("dim", self.dim)
         self.hidden = tuple(check_positive_int("hidden[i]", h) for h in self.hidden)
         check_positive_int("n_freq", self.n_freq, minimum=0)
-        check_positive_int("loglik_steps", self.loglik_steps)
+        check_positive_int("log_prob_n_steps", self.log_prob_n_steps)
         if not (isinstance(self.max_freq, (int, float)) and 0.5 <= self.max_freq < math.inf):
             raise ValueError(f"max_freq doit être un réel ≥ 0,5, reçu {self.max_freq!r}.")
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation={self.activation!r} inconnue ; valeurs permises : {', '.join(_ACTIVATIONS)}.")
+        check_choice("activation", self.activation, _ACTIVATIONS)
 
 
 def make_velocity(config: FMConfig | None = None) -> VelocityField:
     """Construit le champ de vitesses décrit par ``config`` (:class:`FMConfig`)."""
     cfg = config or FMConfig()
-    return VelocityField(cfg.dim, cfg.hidden, cfg.n_freq, cfg.max_freq, _ACTIVATIONS[cfg.activation], cfg.loglik_steps)
+    return VelocityField(cfg.dim, cfg.hidden, cfg.n_freq, cfg.max_freq, _ACTIVATIONS[cfg.activation],
+                         cfg.log_prob_n_steps)
 
 
 def loss(model: nn.Module, x1: torch.Tensor, coupling: str = "independent",
@@ -412,8 +395,8 @@ class ODESolution(NamedTuple):
 
     Attributes:
         x: état final ``(n, d)``.
-        path: états à chaque instant de la grille ``(steps + 1, n, d)`` (``None`` si non gardés).
-        times: instants de la grille ``(steps + 1,)``.
+        path: états à chaque instant de la grille ``(n_steps + 1, n, d)`` (``None`` si non gardés).
+        times: instants de la grille ``(n_steps + 1,)``.
         nfe: nombre d'évaluations du champ (*number of function evaluations*).
     """
 
@@ -440,22 +423,24 @@ def _rk_step(f: Field, x: torch.Tensor, t: float, h: float, method: str) -> torc
     return x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
-def _time_grid(steps: int, t_start: float, t_end: float) -> torch.Tensor:
+def _time_grid(n_steps: int, t_start: float, t_end: float) -> torch.Tensor:
     # grille en float64 : les instants passés au champ sont exacts (0 et 1 compris)
-    return torch.linspace(t_start, t_end, steps + 1, dtype=torch.float64)
+    return torch.linspace(t_start, t_end, n_steps + 1, dtype=torch.float64)
 
 
-def integrate(field: Field, x0: torch.Tensor, steps: int = 20, method: str = "euler",
+def integrate(field: Field, x0: torch.Tensor, n_steps: int = 20, method: str = "euler",
               t_span: tuple[float, float] = (0.0, 1.0), keep_path: bool = True) -> ODESolution:
     """Intègre dx/dt = field(x, t) à pas constant, de ``t_span[0]`` à ``t_span[1]``.
 
-    Un ``t_span`` décroissant, par exemple ``(1, 0)``, intègre l'EDO à rebours (des données
-    vers le bruit). Aucun gradient n'est gardé.
+    C'est aussi la façon d'obtenir les trajectoires d'un modèle : :func:`sample` ne renvoie
+    que les tirages. Un ``t_span`` décroissant, par exemple ``(1, 0)``, intègre l'EDO à
+    rebours (des données vers le bruit). Aucun gradient n'est gardé.
 
     Args:
-        field: ``field(x, t) -> (n, d)``, avec t un réel ; un :class:`VelocityField` convient.
+        field: ``field(x, t) -> (n, d)``, avec t un réel ; un :class:`VelocityField` convient
+            (``x0`` doit alors être sur son périphérique).
         x0: état initial ``(n, d)``.
-        steps: nombre de pas (entier ≥ 1).
+        n_steps: nombre de pas (entier ≥ 1).
         method: ``"euler"`` (1 évaluation par pas, ordre 1), ``"midpoint"`` ou ``"heun"``
             (2 évaluations, ordre 2), ``"rk4"`` (4 évaluations, ordre 4).
         t_span: instants de départ et d'arrivée.
@@ -464,55 +449,75 @@ def integrate(field: Field, x0: torch.Tensor, steps: int = 20, method: str = "eu
     Returns:
         :class:`ODESolution`.
     """
-    _check_points("x0", x0)
-    steps = check_positive_int("steps", steps)
-    _check_method(method)
+    check_points("x0", x0)
+    n_steps = check_positive_int("n_steps", n_steps)
+    check_choice("method", method, METHODS)
     t_start, t_end = (float(v) for v in t_span)
     if not (math.isfinite(t_start) and math.isfinite(t_end)) or t_start == t_end:
         raise ValueError(f"t_span doit contenir deux instants finis et distincts, reçu {t_span!r}.")
-    times = _time_grid(steps, t_start, t_end)
+    times = _time_grid(n_steps, t_start, t_end)
     x = x0
     path = [x0] if keep_path else None
     with torch.no_grad():
-        for k in range(steps):
+        for k in range(n_steps):
             t, h = float(times[k]), float(times[k + 1] - times[k])
             x = _rk_step(field, x, t, h, method)
             if path is not None:
                 path.append(x)
-    return ODESolution(x, torch.stack(path) if path is not None else None, times, steps * METHODS[method])
+    return ODESolution(x, torch.stack(path) if path is not None else None, times, n_steps * METHODS[method])
 
 
-def sample(model: VelocityField, n: int | None = None, steps: int = 20, method: str = "euler",
-           x0: torch.Tensor | None = None, generator: torch.Generator | None = None,
-           keep_path: bool = False) -> ODESolution:
-    """Génère des données : x₀ ~ 𝒩(0, I), puis l'EDO dx/dt = u_θ(x, t) de t = 0 à t = 1.
+def sample(model: VelocityField, n: int | None, *, generator: torch.Generator | None = None, n_steps: int = 20,
+           method: str = "euler", x0: torch.Tensor | None = None) -> torch.Tensor:
+    """Génère ``n`` données : x₀ ~ 𝒩(0, I), puis l'EDO dx/dt = u_θ(x, t) de t = 0 à t = 1.
+
+    Le modèle est évalué en mode ``eval()`` (son mode est rendu tel quel). Pour les états
+    intermédiaires (trajectoires), appeler :func:`integrate` avec ``keep_path=True``.
 
     Args:
         model: le champ de vitesses entraîné.
-        n: nombre de tirages (si ``x0`` n'est pas donné).
-        steps: nombre de pas du schéma.
+        n: nombre de tirages (peut valoir ``None`` si ``x0`` est donné).
+        generator: générateur PyTorch des bruits de départ ; ils sont tirés sur son
+            périphérique puis déplacés sur celui du modèle (un générateur CPU convient
+            donc à un modèle sur GPU).
+        n_steps: nombre de pas du schéma.
         method: schéma (voir :func:`integrate`).
-        x0: bruits de départ ``(n, d)`` (sinon tirés avec ``generator``, sur son périphérique).
-        generator: générateur PyTorch pour la reproductibilité.
-        keep_path: renvoyer aussi les trajectoires.
+        x0: bruits de départ ``(n, d)`` imposés (sinon tirés avec ``generator``).
 
     Returns:
-        :class:`ODESolution` ; ``.x`` contient les tirages, sur le périphérique du modèle.
+        Les tirages ``(n, d)``, sur le périphérique du modèle.
     """
     device, dtype = model.device, model.dtype
     if x0 is None:
         if n is None:
-            raise ValueError("Donnez n (nombre de tirages) ou x0 (bruits de départ).")
+            raise ValueError("n (nombre de tirages) est requis quand x0 (bruits de départ) n'est pas donné.")
         n = check_positive_int("n", n)
-        where = generator.device if generator is not None else device
-        x0 = torch.randn(n, model.dim, generator=generator, device=where, dtype=dtype)
-    x0 = _check_points("x0", x0, model.dim).to(device=device, dtype=dtype)
+        x0 = standard_normal((n, model.dim), generator=generator, device=device, dtype=dtype)
+    else:
+        check_points("x0", x0, model.dim)
+        if n is not None and check_positive_int("n", n) != x0.shape[0]:
+            raise ValueError(f"n={n} ne correspond pas au nombre de bruits de départ x0 ({x0.shape[0]}).")
+    x0 = x0.to(device=device, dtype=dtype)
     was_training = model.training
     model.eval()
     try:
-        return integrate(model, x0, steps=steps, method=method, keep_path=keep_path)
+        return integrate(model, x0, n_steps=n_steps, method=method, keep_path=False).x
     finally:
         model.train(was_training)
+
+
+def nfe(model: VelocityField, *, n_steps: int = 20, method: str = "euler") -> int:
+    """Nombre d'évaluations du réseau pour un tirage de :func:`sample` avec ces options.
+
+    C'est ``n_steps`` fois le nombre d'évaluations par pas du schéma (:data:`METHODS`) :
+    1 pour Euler, 2 pour le point milieu et Heun, 4 pour RK4.
+    """
+    return check_positive_int("n_steps", n_steps) * METHODS[check_choice("method", method, METHODS)]
+
+
+def sampling_parameters(model: VelocityField) -> int:
+    """Nombre de paramètres entraînables utilisés pour échantillonner (tout le champ)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 # --------------------------------------------------------------------------------------
@@ -568,7 +573,7 @@ class LogLikelihood(NamedTuple):
     nfe: int
 
 
-def log_likelihood(field: Field, x: torch.Tensor, steps: int = 40, method: str = "rk4",
+def log_likelihood(field: Field, x: torch.Tensor, n_steps: int = 40, method: str = "rk4",
                    hutchinson: bool = False, generator: torch.Generator | None = None) -> LogLikelihood:
     """ln p₁(x) du flot défini par ``field``, par le changement de variables instantané.
 
@@ -581,7 +586,7 @@ def log_likelihood(field: Field, x: torch.Tensor, steps: int = 40, method: str =
     Args:
         field: ``field(x, t) -> (n, d)`` ; un :class:`VelocityField` convient.
         x: points ``(n, d)`` où évaluer la densité.
-        steps: nombre de pas du schéma (vérifier la précision en doublant ``steps``).
+        n_steps: nombre de pas du schéma (vérifier la précision en doublant ``n_steps``).
         method: schéma d'intégration (voir :func:`integrate`) ; RK4 par défaut.
         hutchinson: estimer la divergence par Hutchinson (un vecteur de Rademacher tiré une
             fois par point) au lieu de la calculer exactement.
@@ -590,9 +595,9 @@ def log_likelihood(field: Field, x: torch.Tensor, steps: int = 40, method: str =
     Returns:
         :class:`LogLikelihood`.
     """
-    _check_points("x", x)
-    steps = check_positive_int("steps", steps)
-    _check_method(method)
+    check_points("x", x)
+    n_steps = check_positive_int("n_steps", n_steps)
+    check_choice("method", method, METHODS)
     n, d = x.shape
     probe = None
     if hutchinson:
@@ -607,13 +612,31 @@ def log_likelihood(field: Field, x: torch.Tensor, steps: int = 40, method: str =
         field.eval()
     try:
         state0 = torch.cat([x.detach(), x.new_zeros(n, 1)], dim=1)
-        sol = integrate(augmented, state0, steps=steps, method=method, t_span=(1.0, 0.0), keep_path=False)
+        sol = integrate(augmented, state0, n_steps=n_steps, method=method, t_span=(1.0, 0.0), keep_path=False)
     finally:
         if isinstance(field, nn.Module):
             field.train(was_training)
     x0, ell = sol.x[:, :d], sol.x[:, d]
     log_prior = -0.5 * x0.square().sum(dim=1) - 0.5 * d * _LOG_2PI
     return LogLikelihood(log_prior + ell, x0, log_prior, -ell, sol.nfe)
+
+
+def log_prob(model: VelocityField, x: torch.Tensor, *, n_steps: int | None = None, method: str = "rk4"
+             ) -> torch.Tensor:
+    """ln p_θ(x) du modèle, ``(n,)``, par l'EDO rétrograde (divergence exacte ; voir :func:`log_likelihood`).
+
+    Exacte à l'erreur d'intégration près (:data:`DENSITY` vaut ``Density.ODE``). Utilisable
+    sous ``torch.no_grad()`` (par exemple par :func:`genmodels.metrics.density_score`).
+
+    Args:
+        model: le champ de vitesses entraîné.
+        x: points ``(n, d)``, sur le périphérique du modèle.
+        n_steps: nombre de pas ; par défaut ``model.log_prob_n_steps`` (40 avec :class:`FMConfig`
+            par défaut).
+        method: schéma d'intégration (RK4 par défaut).
+    """
+    n_steps = model.log_prob_n_steps if n_steps is None else n_steps
+    return log_likelihood(model, x, n_steps=n_steps, method=method).log_prob
 
 
 # --------------------------------------------------------------------------------------
@@ -635,7 +658,7 @@ class PathStats(NamedTuple):
 
 
 def path_stats(path: torch.Tensor, times: torch.Tensor | None = None) -> PathStats:
-    """Rectitude de trajectoires discrétisées (sortie ``.path`` de :func:`sample`).
+    """Rectitude de trajectoires discrétisées (champ ``path`` de :func:`integrate`).
 
     Les vitesses sont estimées par différences finies entre instants successifs.
 
@@ -650,11 +673,11 @@ def path_stats(path: torch.Tensor, times: torch.Tensor | None = None) -> PathSta
     if times.shape != (p.shape[0],):
         raise ValueError(f"times doit être de forme ({p.shape[0]},), reçu {tuple(times.shape)}.")
     dt = (times[1:] - times[:-1])[:, None, None]
-    steps = p[1:] - p[:-1]
+    moves = p[1:] - p[:-1]  # déplacements entre instants successifs
     chord = p[-1] - p[0]
     total = float(times[-1] - times[0])
-    straight = float((((chord / total)[None] - steps / dt).square().sum(-1) * dt[:, :, 0]).sum(0).mean() / total)
-    length = steps.norm(dim=-1).sum(0).mean()
+    straight = float((((chord / total)[None] - moves / dt).square().sum(-1) * dt[:, :, 0]).sum(0).mean() / total)
+    length = moves.norm(dim=-1).sum(0).mean()
     return PathStats(straight, float(length / chord.norm(dim=-1).mean()))
 
 
@@ -695,193 +718,22 @@ def nfe_curve(model: VelocityField, reference: torch.Tensor | Callable[..., torc
         repeats: nombre de répétitions.
         seed: graine des tirages.
     """
-    from .metrics import sliced_wasserstein
-
-    _check_method(method)
+    check_choice("method", method, METHODS)
     repeats = check_positive_int("repeats", repeats)
     if isinstance(reference, torch.Tensor):
-        _check_points("reference", reference, model.dim)
+        check_points("reference", reference, model.dim)
         n = reference.shape[0]
     elif not callable(reference):
         raise TypeError("reference doit être un tenseur (n, d) ou un échantillonneur reference(n, generator=g).")
     n = check_positive_int("n", n)
     per_step = METHODS[method]
-    steps = sorted({max(1, check_positive_int("nfe", k) // per_step) for k in nfes})
-    totals = [0.0] * len(steps)
+    n_steps = sorted({max(1, check_positive_int("nfe", k) // per_step) for k in nfes})
+    totals = [0.0] * len(n_steps)
     for r in range(repeats):
         g = torch.Generator().manual_seed(seed + r)
         ref = reference if isinstance(reference, torch.Tensor) else reference(n, generator=g)
         x0 = torch.randn(n, model.dim, generator=g)
-        for i, k in enumerate(steps):
-            x = sample(model, x0=x0, steps=k, method=method).x
+        for i, k in enumerate(n_steps):
+            x = sample(model, n, x0=x0, n_steps=k, method=method)
             totals[i] += sliced_wasserstein(x.cpu(), ref.cpu()) / repeats
-    return NFECurve(method, tuple(k * per_step for k in steps), tuple(totals))
-
-
-# --------------------------------------------------------------------------------------
-# Protocoles partagés par le chapitre et le banc d'essai
-# --------------------------------------------------------------------------------------
-
-
-RECOMMENDED_TRAINING: dict[str, dict] = {
-    "independent": {"steps": 8000, "batch_size": 512, "lr": 4e-3, "lr_schedule": "cosine",
-                    "warmup_steps": 200, "grad_clip": 1.0},
-    "ot": {"steps": 5000, "batch_size": 512, "lr": 6e-3, "lr_schedule": "cosine",
-           "warmup_steps": 200, "grad_clip": 1.0},
-}
-"""Arguments de :class:`genmodels.training.TrainConfig` recommandés pour :class:`FMConfig`
-par défaut sur les densités 2-D, pour chaque couplage ; partagés par le chapitre et le banc
-d'essai. Ils visent ≈ 20–25 s d'entraînement sur les deux cœurs de CPU de la machine de
-référence : le couplage OT (par paquets de 64, voir :func:`ot_coupling`) coûte environ
-deux fois plus cher par itération, d'où moins d'itérations ::
-
-    TrainConfig(**RECOMMENDED_TRAINING["ot"], seed=0)
-
-Ils vont avec la loi des instants :data:`RECOMMENDED_T_POWER`.
-
-Mesures (graines 1000–1002, moyenne ; SW2 à 20 pas d'Euler contre 5 000 vrais points) :
-
-* couplage OT : passer le pas d'apprentissage de 2e-3 à 6e-3 fait baisser la SW2 sur
-  checkerboard de 0,077 à 0,063 (plancher 0,061) et l'écart de KL sur moons de 0,063 à
-  0,034 nat, sans rien dégrader sur 8gaussians ; l'erreur vient du réseau et non du schéma
-  (la SW2 avec RK4 est presque la même qu'avec Euler). Sans gain net : moyenne des poids
-  (0,999), lots de 256 (8 000 itérations), instants tirés selon la densité 0,7 t^(-0,3) ou
-  2t (``t_power`` 0,7 ou 2 ; avec 2, l'écart de KL sur moons monte de 0,063 à 0,079) ; des
-  paquets OT de 256 points dégradent la SW2 (≈ 2,5–3 × plancher) ;
-* couplage indépendant, écart de KL sur moons : 0,049 nat avec 2e-3 et des instants
-  uniformes, 0,034 en tirant t selon la densité 2t, 0,026 en passant en plus à 4e-3. Sans
-  gain : moyenne des poids, réseau 3×256, lots de 2 048.
-
-Banc d'essai (``benchmarks/bench_flow_matching.py``, 3 graines, 15–22 s d'entraînement) :
-le couplage indépendant donne les meilleures densités (écart de KL 0,018 nat sur
-8gaussians, 0,026 sur moons, 0,21 sur checkerboard, contre 0,029, 0,034 et 0,26 avec OT) ;
-le couplage OT les meilleurs tirages en peu de pas (SW2 / plancher 0,96 sur 8gaussians en
-≤ 10 pas d'Euler, 1,06 sur checkerboard et 1,23 sur moons en 20 pas, contre 1,66, 2,36 et
-1,98 avec le couplage indépendant).
-"""
-
-RECOMMENDED_T_POWER: dict[str, float] = {"independent": 2.0, "ot": 1.0}
-"""Exposant ``t_power`` de la loi des instants (voir :func:`loss`) recommandé pour chaque
-couplage avec :data:`RECOMMENDED_TRAINING` : densité 2t pour le couplage indépendant (le
-réseau voit plus souvent la fin du trajet, où le champ marginal sépare les modes ; c'est ce
-qui abaisse l'écart de KL), loi uniforme pour le couplage OT (dont les trajets presque
-droits ont un champ plus simple près des données)."""
-
-
-class ToyFit(NamedTuple):
-    """Résultat de :func:`fit_toy`.
-
-    Attributes:
-        model: le champ de vitesses entraîné.
-        history: l'historique d'entraînement (:class:`genmodels.training.History`).
-        x_test: l'échantillon de test ``(n_test, 2)`` (sur le CPU).
-        score: :class:`genmodels.metrics.DensityScore` (NLL et écart de KL exact par l'EDO),
-            ou ``None`` si ``log_likelihood=False``.
-    """
-
-    model: VelocityField
-    history: object
-    x_test: torch.Tensor
-    score: object
-
-
-def fit_toy(name: str, coupling: str = "ot", n_train: int = 100_000, n_test: int = 5000, seed: int = 0,
-            config: FMConfig | None = None, log_likelihood: bool = True, ot_block: int | None = 64,
-            t_power: float | None = None, **train_overrides) -> ToyFit:
-    """Protocole commun au chapitre et au banc d'essai : flow matching sur une densité jouet.
-
-    Tire, avec la graine ``seed``, ``n_train`` points d'apprentissage et ``n_test`` de test de
-    la densité ``name`` ; entraîne le champ ``config`` (par défaut :class:`FMConfig`) avec la
-    perte :func:`loss` et le couplage ``coupling``, selon ``RECOMMENDED_TRAINING[coupling]``
-    (modifiable par ``train_overrides``) et ``RECOMMENDED_T_POWER[coupling]`` ; si
-    ``log_likelihood``, calcule la NLL de test par
-    l'EDO rétrograde et l'écart de KL exact.
-
-    Args:
-        name: nom d'une densité de :data:`genmodels.datasets.TOY_DATASETS`.
-        coupling: ``"independent"`` ou ``"ot"``.
-        n_train, n_test: tailles des échantillons d'apprentissage et de test.
-        seed: graine des tirages, de l'initialisation et des mini-lots.
-        config: architecture du champ.
-        log_likelihood: calculer le score de densité (la densité doit être connue).
-        ot_block: taille des paquets du couplage OT (voir :func:`ot_coupling`).
-        t_power: exposant de la loi des instants de la perte (voir :func:`loss`) ; par défaut
-            ``RECOMMENDED_T_POWER[coupling]``.
-        train_overrides: arguments de :class:`genmodels.training.TrainConfig` qui remplacent
-            ceux de :data:`RECOMMENDED_TRAINING` (``steps``, ``desc``, ``progress``…).
-    """
-    from .datasets import get_toy
-    from .metrics import density_score
-    from .training import TrainConfig, train
-    from .utils import seed_everything
-
-    _check_coupling(coupling)
-    t_power = _check_t_power(RECOMMENDED_T_POWER[coupling] if t_power is None else t_power)
-    toy = get_toy(name)
-    g = torch.Generator().manual_seed(seed)
-    x_train, x_test = (toy.sample(n, generator=g).float() for n in (n_train, n_test))
-    seed_everything(seed)
-    model = make_velocity(config or FMConfig())
-    options = {**RECOMMENDED_TRAINING[coupling], "seed": seed, "desc": f"flow matching ({coupling}) · {name}",
-               **train_overrides}
-    history = train(model, x_train, partial(loss, coupling=coupling, ot_block=ot_block, t_power=t_power),
-                    config=TrainConfig(**options))
-    score = density_score(model.log_prob, x_test.to(model.device), toy.entropy()) if log_likelihood else None
-    return ToyFit(model, history, x_test, score)
-
-
-DIGITS_TRAINING: dict = {
-    "steps": 3000,
-    "batch_size": 128,
-    "lr": 3e-3,
-    "lr_schedule": "cosine",
-    "warmup_steps": 200,
-    "grad_clip": 1.0,
-    "weight_decay": 1e-4,
-}
-"""Réglages d'entraînement de :func:`fit_digits` (≈ 16 s sur le CPU à 2 cœurs de référence).
-
-Mesures (graines 0 et 1, distance de Fréchet de 1 000 tirages, 20 pas de Heun, contre les
-360 chiffres de test ; la gaussienne ajustée aux pixels est vers 19) : champ 3×256 et
-2 000 itérations à 2e-3, instants uniformes : 18,0 ; 6 000 itérations : 13,3, puis 9,9 à
-2e-3 au lieu de 1e-3, 7,7 à 4e-3 avec les instants de densité 2t ; champ 3×512, instants
-2t : 6,7 en 3 000 itérations à 3e-3 (les réglages retenus), 6,1 en 4 000 à 2e-3
-(≈ 29 s ; 7,0 avec des instants uniformes).
-"""
-
-
-class DigitsFit(NamedTuple):
-    """Résultat de :func:`fit_digits` : le champ, son historique et les données (échelle [-1, 1])."""
-
-    model: VelocityField
-    history: object
-    data: object  # genmodels.datasets.DigitsData
-
-
-def fit_digits(coupling: str = "independent", seed: int = 0, hidden: Sequence[int] = (512, 512, 512),
-               ot_block: int | None = 64, t_power: float = 2.0, **train_overrides) -> DigitsFit:
-    """Flow matching sur les chiffres 8×8 (pixels ramenés dans [-1, 1]).
-
-    Args:
-        coupling: ``"independent"`` ou ``"ot"``.
-        seed: graine de l'initialisation et des mini-lots.
-        hidden: largeurs cachées du champ (d = 64).
-        ot_block: taille des paquets du couplage OT.
-        t_power: exposant de la loi des instants (voir :func:`loss`) ; la densité 2t améliore
-            les tirages ici aussi (voir :data:`DIGITS_TRAINING`).
-        train_overrides: arguments de :class:`genmodels.training.TrainConfig` qui remplacent
-            ceux de :data:`DIGITS_TRAINING`.
-    """
-    from .datasets import load_digits
-    from .training import TrainConfig, train
-    from .utils import seed_everything
-
-    _check_coupling(coupling)
-    _check_t_power(t_power)
-    data = load_digits("symmetric")
-    seed_everything(seed)
-    model = make_velocity(FMConfig(dim=64, hidden=tuple(hidden)))
-    options = {**DIGITS_TRAINING, "seed": seed, "desc": f"flow matching ({coupling}) · chiffres", **train_overrides}
-    history = train(model, data.x_train, partial(loss, coupling=coupling, ot_block=ot_block, t_power=t_power),
-                    config=TrainConfig(**options))
-    return DigitsFit(model, history, data)
+    return NFECurve(method, tuple(k * per_step for k in n_steps), tuple(totals))

@@ -20,12 +20,18 @@ Contrat commun à toutes les couches et au flot entier :
 Aux points correspondants (z = h(x)), les deux log-déterminants sont opposés :
 ils somment à 0.
 
+Face commune des familles : :func:`make_flow` construit le modèle, :func:`loss` est la
+perte de :func:`genmodels.training.train`, :func:`sample` tire des points, :func:`log_prob`
+donne la log-densité exacte (:data:`DENSITY`), :func:`nfe` et :func:`sampling_parameters`
+mesurent le coût d'un tirage. La recette d'entraînement du cours est
+:func:`genmodels.recipes.flow_toy`.
+
 Exemple ::
 
     flow = make_flow(FlowConfig())
-    cfg = TrainConfig(**RECOMMENDED_TRAINING)  # steps=2500, batch_size=1024, lr=4e-3, cosinus…
-    history = train(flow, x_train, loss, config=cfg)
-    x_new = flow.sample(1000)
+    history = train(flow, x_train, loss, config=TrainConfig(**recipes.FLOW_TRAINING))
+    x_new = sample(flow, 1000)
+    nll = -log_prob(flow, x_new).mean()
 """
 
 from __future__ import annotations
@@ -33,14 +39,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from .metrics import Density
 from .nn import ACTIVATIONS as _ACTIVATIONS
 from .nn import MLP
-from .utils import check_positive_int
+from .utils import check_choice, check_points, check_positive_int, module_device, module_dtype, standard_normal
 
 __all__ = [
     "AffineCoupling",
@@ -50,21 +56,23 @@ __all__ = [
     "FlowConfig",
     "make_flow",
     "coupling_masks",
+    "MASKS",
+    "PERMUTATIONS",
     "loss",
-    "RECOMMENDED_TRAINING",
-    "ToyFit",
-    "fit_toy",
+    "sample",
+    "log_prob",
+    "DENSITY",
+    "nfe",
+    "sampling_parameters",
 ]
 
 _LOG_2PI = math.log(2 * math.pi)
 
+MASKS = ("parity", "halves")
+"""Types de masques des couplages (:func:`coupling_masks`, :class:`FlowConfig`)."""
 
-def _check_input(name: str, x: torch.Tensor, dim: int) -> None:
-    """Vérifie que ``x`` est un tenseur de forme ``(batch, dim)``."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} doit être un tenseur torch de forme (batch, {dim}), reçu {type(x).__name__}.")
-    if x.ndim != 2 or x.shape[1] != dim:
-        raise ValueError(f"{name} doit être de forme (batch, {dim}), reçu {tuple(x.shape)}.")
+PERMUTATIONS = ("none", "reverse", "random")
+"""Permutations permises entre deux couplages (:class:`FlowConfig`)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -216,12 +224,12 @@ class Permutation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z = x[:, π] ; log_det = 0, forme ``(batch,)``."""
-        _check_input("x", x, self.dim)
+        check_points("x", x, self.dim)
         return x[:, self.perm], x.new_zeros(x.shape[0])
 
     def inverse(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x = z[:, π⁻¹] ; log_det = 0, forme ``(batch,)``."""
-        _check_input("z", z, self.dim)
+        check_points("z", z, self.dim)
         return z[:, self.inv_perm], z.new_zeros(z.shape[0])
 
     def extra_repr(self) -> str:
@@ -259,7 +267,7 @@ class ActNorm(nn.Module):
         Args:
             x: mini-lot ``(batch, dim)``, batch ≥ 2.
         """
-        _check_input("x", x, self.dim)
+        check_points("x", x, self.dim)
         if x.shape[0] < 2:
             raise ValueError("L'initialisation d'ActNorm demande un mini-lot d'au moins 2 points.")
         self.loc.copy_(x.mean(dim=0))
@@ -268,14 +276,14 @@ class ActNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z = (x - b) ⊙ exp(-a) ; log_det = -Σ_j a_j, forme ``(batch,)``."""
-        _check_input("x", x, self.dim)
+        check_points("x", x, self.dim)
         if self.training and not bool(self.initialized):
             self.initialize(x.detach())
         return (x - self.loc) * torch.exp(-self.log_scale), (-self.log_scale.sum()).expand(x.shape[0])
 
     def inverse(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x = z ⊙ exp(a) + b ; log_det = Σ_j a_j, forme ``(batch,)``."""
-        _check_input("z", z, self.dim)
+        check_points("z", z, self.dim)
         return z * torch.exp(self.log_scale) + self.loc, self.log_scale.sum().expand(z.shape[0])
 
 
@@ -316,24 +324,15 @@ class Flow(nn.Module):
         """Construit le flot décrit par ``config`` (voir :class:`FlowConfig`)."""
         return make_flow(config)
 
-    def _reference_tensor(self) -> torch.Tensor | None:
-        """Un paramètre ou tampon flottant, témoin du périphérique et du type du flot."""
-        for t in (*self.parameters(), *self.buffers()):
-            if t.is_floating_point():
-                return t
-        return None
-
     @property
     def device(self) -> torch.device:
         """Périphérique des paramètres et tampons du flot (CPU s'il n'en a pas)."""
-        t = self._reference_tensor()
-        return t.device if t is not None else torch.device("cpu")
+        return module_device(self)
 
     @property
     def dtype(self) -> torch.dtype:
         """Type flottant des paramètres du flot (type par défaut s'il n'en a pas)."""
-        t = self._reference_tensor()
-        return t.dtype if t is not None else torch.get_default_dtype()
+        return module_dtype(self)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Sens normalisant z = h(x) et ln |det J_h(x)| = Σ_k ln |det J_{h_k}|.
@@ -344,7 +343,7 @@ class Flow(nn.Module):
         Returns:
             ``(z, log_det)`` : latents ``(batch, dim)`` et log_det ``(batch,)``.
         """
-        _check_input("x", x, self.dim)
+        check_points("x", x, self.dim)
         log_det = x.new_zeros(x.shape[0])
         for layer in self.layers:
             x, ld = layer(x)
@@ -360,7 +359,7 @@ class Flow(nn.Module):
         Returns:
             ``(x, log_det)`` : données ``(batch, dim)`` et log_det ``(batch,)``.
         """
-        _check_input("z", z, self.dim)
+        check_points("z", z, self.dim)
         log_det = z.new_zeros(z.shape[0])
         for layer in reversed(self.layers):
             z, ld = layer.inverse(z)
@@ -370,6 +369,8 @@ class Flow(nn.Module):
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """ln p_modèle(x) = -½ ‖h(x)‖² - (d/2) ln 2π + ln |det J_h(x)|.
 
+        Le calcul de :func:`genmodels.flows.log_prob`, la fonction à appeler.
+
         Args:
             x: données ``(batch, dim)``.
 
@@ -378,23 +379,6 @@ class Flow(nn.Module):
         """
         z, log_det = self.forward(x)
         return -0.5 * z.square().sum(dim=1) - 0.5 * self.dim * _LOG_2PI + log_det
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Tire n points : z ~ 𝒩(0, I) puis x = h⁻¹(z).
-
-        Args:
-            n: nombre de points (entier ≥ 1).
-            generator: générateur PyTorch pour la reproductibilité ; z est tiré sur son
-                périphérique puis déplacé sur celui du flot.
-
-        Returns:
-            Échantillons ``(n, dim)`` sur le périphérique du flot.
-        """
-        n = check_positive_int("n", n)
-        where = generator.device if generator is not None else self.device
-        z = torch.randn(n, self.dim, generator=generator, device=where, dtype=self.dtype)
-        return self.inverse(z.to(self.device))[0]
 
     @torch.no_grad()
     def trajectory(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -407,7 +391,7 @@ class Flow(nn.Module):
             Liste de ``len(layers) + 1`` tenseurs ``(batch, dim)`` : x, puis la sortie de
             chaque couche ; le dernier est z.
         """
-        _check_input("x", x, self.dim)
+        check_points("x", x, self.dim)
         states = [x]
         for layer in self.layers:
             states.append(layer(states[-1])[0])
@@ -424,7 +408,7 @@ class Flow(nn.Module):
             Liste de ``len(layers) + 1`` tenseurs ``(batch, dim)`` : z, puis la sortie de
             chaque couche inverse ; le dernier est x.
         """
-        _check_input("z", z, self.dim)
+        check_points("z", z, self.dim)
         states = [z]
         for layer in reversed(self.layers):
             states.append(layer.inverse(states[-1])[0])
@@ -440,16 +424,8 @@ class Flow(nn.Module):
 class FlowConfig:
     """Réglages d'un flot de couplages affines (valeurs par défaut commentées).
 
-    Les valeurs par défaut visent les densités 2-D du cours. Entraînement recommandé
-    (:data:`RECOMMENDED_TRAINING`, 45 à 55 s sur les deux cœurs de CPU de la machine de
-    référence, 20 000 points) ::
-
-        TrainConfig(steps=2500, batch_size=1024, lr=4e-3, lr_schedule="cosine",
-                    warmup_steps=300, grad_clip=5.0)
-
-    La montée du taux et l'écrêtage évitent les premiers pas trop brutaux (les dernières
-    couches nulles reçoivent d'emblée des pas de taille lr avec Adam) ; la décroissance en
-    cosinus affine la densité en fin d'entraînement.
+    Les valeurs par défaut visent les densités 2-D du cours ; les réglages d'entraînement qui
+    vont avec sont :data:`genmodels.recipes.FLOW_TRAINING`.
     """
 
     dim: int = 2  # dimension des données
@@ -466,14 +442,11 @@ class FlowConfig:
         check_positive_int("dim", self.dim, minimum=2)
         check_positive_int("n_layers", self.n_layers)
         self.hidden = tuple(check_positive_int("hidden[i]", h) for h in self.hidden)
-        if self.mask not in ("parity", "halves"):
-            raise ValueError(f"mask={self.mask!r} inconnu ; valeurs permises : 'parity', 'halves'.")
-        if self.permutation not in ("none", "reverse", "random"):
-            raise ValueError(f"permutation={self.permutation!r} inconnue ; valeurs permises : 'none', 'reverse', 'random'.")
+        check_choice("mask", self.mask, MASKS)
+        check_choice("permutation", self.permutation, PERMUTATIONS)
         if not (isinstance(self.scale_bound, (int, float)) and 0 < self.scale_bound < math.inf):
             raise ValueError(f"scale_bound doit être un réel strictement positif et fini, reçu {self.scale_bound!r}.")
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation={self.activation!r} inconnue ; valeurs permises : {', '.join(_ACTIVATIONS)}.")
+        check_choice("activation", self.activation, _ACTIVATIONS)
 
 
 def coupling_masks(dim: int, n_layers: int, kind: str = "parity", alternate: bool = True) -> list[torch.Tensor]:
@@ -491,13 +464,9 @@ def coupling_masks(dim: int, n_layers: int, kind: str = "parity", alternate: boo
     """
     dim = check_positive_int("dim", dim, minimum=2)
     n_layers = check_positive_int("n_layers", n_layers)
+    check_choice("kind", kind, MASKS)
     j = torch.arange(dim)
-    if kind == "parity":
-        base = (j % 2 == 0).float()
-    elif kind == "halves":
-        base = (j < (dim + 1) // 2).float()
-    else:
-        raise ValueError(f"kind={kind!r} inconnu ; valeurs permises : 'parity', 'halves'.")
+    base = (j % 2 == 0).float() if kind == "parity" else (j < (dim + 1) // 2).float()
     return [1 - base if alternate and k % 2 else base.clone() for k in range(n_layers)]
 
 
@@ -539,60 +508,57 @@ def loss(model: Flow, x: torch.Tensor) -> torch.Tensor:
     Returns:
         Perte scalaire.
     """
-    return -model.log_prob(x).mean()
+    return -log_prob(model, x).mean()
 
 
-RECOMMENDED_TRAINING: dict = {
-    "steps": 2500,
-    "batch_size": 1024,
-    "lr": 4e-3,
-    "lr_schedule": "cosine",
-    "warmup_steps": 300,
-    "grad_clip": 5.0,
-}
-"""Arguments de :class:`genmodels.training.TrainConfig` recommandés pour :class:`FlowConfig`
-par défaut sur les densités 2-D ; partagés par le chapitre et le banc d'essai ::
+# --------------------------------------------------------------------------------------
+# Face commune : tirage, densité, coût
+# --------------------------------------------------------------------------------------
 
-    TrainConfig(**RECOMMENDED_TRAINING, seed=0)
-"""
+DENSITY = Density.EXACT
+"""Nature de :func:`log_prob` : exacte, par changement de variables."""
 
 
-class ToyFit(NamedTuple):
-    """Résultat de :func:`fit_toy` : le flot entraîné, son historique et son score de test."""
-
-    flow: Flow
-    history: object  # genmodels.training.History
-    score: object  # genmodels.metrics.DensityScore
-
-
-def fit_toy(name: str, n_train: int = 20_000, seed: int = 0, n_val: int = 2000, n_test: int = 5000,
-            config: FlowConfig | None = None, **train_overrides) -> ToyFit:
-    """Protocole commun au chapitre et au banc d'essai : entraîne un flot sur une densité jouet.
-
-    Tire, avec la graine ``seed``, ``n_train`` points d'apprentissage, ``n_val`` de validation
-    et ``n_test`` de test de la densité ``name`` ; entraîne le flot ``config`` (par défaut
-    :class:`FlowConfig`) avec :data:`RECOMMENDED_TRAINING` (modifiable par ``train_overrides``),
-    en gardant le meilleur point de validation ; renvoie l'écart de KL exact sur le test.
+@torch.no_grad()
+def sample(model: Flow, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Tire n points : z ~ 𝒩(0, I) puis x = h⁻¹(z).
 
     Args:
-        name: nom d'une densité de :data:`genmodels.datasets.TOY_DATASETS` ayant une log-densité.
-        n_train, n_val, n_test: tailles des trois échantillons indépendants.
-        seed: graine des tirages, de l'initialisation des poids et des mini-lots.
-        config: architecture du flot.
-        train_overrides: arguments de :class:`genmodels.training.TrainConfig` qui remplacent
-            ceux de :data:`RECOMMENDED_TRAINING` (``steps``, ``desc``, ``progress``…).
-    """
-    from .datasets import get_toy
-    from .metrics import density_score
-    from .training import TrainConfig, train
-    from .utils import seed_everything
+        model: le flot.
+        n: nombre de points (entier ≥ 1).
+        generator: générateur PyTorch pour la reproductibilité ; z est tiré sur son
+            périphérique puis déplacé sur celui du flot (un générateur CPU convient à un
+            flot sur GPU, et donne les mêmes z).
 
-    toy = get_toy(name)
-    g = torch.Generator().manual_seed(seed)
-    x_train, x_val, x_test = (toy.sample(n, generator=g) for n in (n_train, n_val, n_test))
-    seed_everything(seed)  # initialisation reproductible des poids
-    flow = make_flow(config or FlowConfig())
-    options = {**RECOMMENDED_TRAINING, "eval_every": 100, "seed": seed, "desc": f"flot · {name}", **train_overrides}
-    history = train(flow, x_train, loss, config=TrainConfig(**options), val_data=x_val)
-    score = density_score(flow.log_prob, x_test.to(flow.device), toy.entropy())
-    return ToyFit(flow, history, score)
+    Returns:
+        Échantillons ``(n, dim)`` sur le périphérique du flot.
+    """
+    n = check_positive_int("n", n)
+    z = standard_normal((n, model.dim), generator=generator, device=model.device, dtype=model.dtype)
+    return model.inverse(z)[0]
+
+
+def log_prob(model: Flow, x: torch.Tensor) -> torch.Tensor:
+    """Log-densité exacte ln p_modèle(x) = -½ ‖h(x)‖² - (d/2) ln 2π + ln |det J_h(x)|, en nats.
+
+    Le gradient la traverse (c'est la perte :func:`loss`) ; pour une simple mesure, l'appeler
+    sous ``torch.no_grad()``.
+
+    Args:
+        model: le flot.
+        x: données ``(batch, dim)``, sur le périphérique du flot.
+
+    Returns:
+        Log-densités ``(batch,)``.
+    """
+    return model.log_prob(x)
+
+
+def nfe(model: Flow) -> int:
+    """Évaluations du réseau pour un tirage : une seule, le passage inverse h⁻¹."""
+    return 1
+
+
+def sampling_parameters(model: Flow) -> int:
+    """Nombre de paramètres entraînables servant à tirer : tous ceux du flot."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

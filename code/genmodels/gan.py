@@ -16,16 +16,21 @@ Dans un WGAN, le même réseau sert de *critique* c(x) ∈ ℝ (sans sigmoïde).
 
 Entraînement : :func:`make_stages` fabrique les deux étages de la boucle du cours
 (:func:`genmodels.training.train`), k pas du discriminateur (ou du critique) puis un pas
-du générateur, chacune avec son optimiseur ::
+du générateur, chacun avec son optimiseur. Les recettes :func:`genmodels.recipes.gan_toy`
+et :func:`genmodels.recipes.gan_digits` y ajoutent données et réglages recommandés ::
 
-    gan = make_gan(GANConfig())
-    history = train(gan, x_train, config=TrainConfig(steps=3000, batch_size=256),
+    model = make_gan(GANConfig())
+    history = train(model, x_train, config=TrainConfig(iterations=3000, batch_size=256),
                     stages=make_stages(AdversarialConfig(objective="wgan-gp")))
-    x_new = gan.sample(1000)
+    x_new = sample(model, 1000)
 
-Dans chaque étape, seul le réseau visé reçoit un gradient : les faux exemples de l'étape
+Face commune aux familles : :func:`sample` (tirages), :func:`nfe` (un passage de G par
+tirage), :func:`sampling_parameters` (les paramètres de G seuls) et :data:`DENSITY` = ``None``
+(la loi du générateur est implicite : pas de log-densité).
+
+Dans chaque étage, seul le réseau visé reçoit un gradient : les faux exemples de l'étage
 du discriminateur sont produits sans graphe (``torch.no_grad``), et le discriminateur est
-gelé (``requires_grad=False``) pendant l'étape du générateur.
+gelé (``requires_grad=False``) pendant l'étage du générateur.
 """
 
 from __future__ import annotations
@@ -33,17 +38,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .metrics import Density
 from .nn import ACTIVATIONS as _ACTIVATIONS
 from .nn import MLP
-from .utils import as_tensor, check_positive_int
 from .training import Stage
+from .utils import as_tensor, check_choice, check_positive_int, module_device, standard_normal
 
 __all__ = [
     "GANConfig",
@@ -68,15 +74,9 @@ __all__ = [
     "make_stages",
     "OBJECTIVES",
     "sample",
-    "RECOMMENDED_TRAINING",
-    "RECOMMENDED_ADVERSARIAL",
-    "Trace",
-    "ToyFit",
-    "fit_toy",
-    "DIGITS_CONFIG",
-    "RECOMMENDED_DIGITS",
-    "DigitsFit",
-    "fit_digits",
+    "nfe",
+    "sampling_parameters",
+    "DENSITY",
 ]
 
 _OUTPUTS = ("identity", "tanh")
@@ -84,11 +84,8 @@ OBJECTIVES = ("gan", "wgan-gp")
 _GENERATOR_LOSSES = ("non-saturating", "saturating")
 _ROLES = ("discriminator", "generator")
 
-
-def _choice(name: str, value: str, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} inconnu ; valeurs permises : {', '.join(map(repr, allowed))}.")
-    return value
+DENSITY: Density | None = None
+"""Pas de log-densité : la loi q(x ; θ) du générateur est implicite (G n'est pas inversible)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -107,7 +104,7 @@ class GANConfig:
     latent_dim: int = 2  # dimension du bruit z ~ 𝒩(0, I)
     generator_hidden: tuple[int, ...] = (64, 64, 64)  # couches cachées de G
     discriminator_hidden: tuple[int, ...] = (64, 64, 64)  # couches cachées de D (ou du critique)
-    generator_activation: str = "relu"  # "relu", "leaky_relu", "silu" ou "tanh"
+    generator_activation: str = "relu"  # "relu", "leaky_relu", "silu", "gelu" ou "tanh"
     discriminator_activation: str = "leaky_relu"  # idem
     output: str = "identity"  # sortie de G : "identity" (ℝ^d) ou "tanh" (images dans [-1, 1])
 
@@ -118,9 +115,9 @@ class GANConfig:
         self.discriminator_hidden = tuple(
             check_positive_int("discriminator_hidden[i]", h) for h in self.discriminator_hidden
         )
-        _choice("generator_activation", self.generator_activation, tuple(_ACTIVATIONS))
-        _choice("discriminator_activation", self.discriminator_activation, tuple(_ACTIVATIONS))
-        _choice("output", self.output, _OUTPUTS)
+        check_choice("generator_activation", self.generator_activation, tuple(_ACTIVATIONS))
+        check_choice("discriminator_activation", self.discriminator_activation, tuple(_ACTIVATIONS))
+        check_choice("output", self.output, _OUTPUTS)
 
 
 class Generator(nn.Module):
@@ -140,8 +137,8 @@ class Generator(nn.Module):
     def __init__(self, latent_dim: int, data_dim: int, hidden: Sequence[int] = (128, 128, 128),
                  activation: str = "relu", output: str = "identity") -> None:
         super().__init__()
-        act = _ACTIVATIONS[_choice("activation", activation, tuple(_ACTIVATIONS))]
-        self.output = _choice("output", output, _OUTPUTS)
+        act = _ACTIVATIONS[check_choice("activation", activation, tuple(_ACTIVATIONS))]
+        self.output = check_choice("output", output, _OUTPUTS)
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
         self.data_dim = check_positive_int("data_dim", data_dim)
         self.net = MLP(self.latent_dim, self.data_dim, hidden, activation=act)
@@ -165,7 +162,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, data_dim: int, hidden: Sequence[int] = (128, 128, 128), activation: str = "leaky_relu") -> None:
         super().__init__()
-        act = _ACTIVATIONS[_choice("activation", activation, tuple(_ACTIVATIONS))]
+        act = _ACTIVATIONS[check_choice("activation", activation, tuple(_ACTIVATIONS))]
         self.data_dim = check_positive_int("data_dim", data_dim)
         self.net = MLP(self.data_dim, 1, hidden, activation=act)
 
@@ -199,24 +196,18 @@ class GAN(nn.Module):
     @property
     def device(self) -> torch.device:
         """Périphérique des paramètres et tampons (CPU s'il n'y en a pas)."""
-        p = next(iter((*self.parameters(), *self.buffers())), None)
-        return p.device if p is not None else torch.device("cpu")
+        return module_device(self)
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Bruit z ~ 𝒩(0, I), forme ``(n, latent_dim)``, sur le périphérique du modèle.
 
         Args:
             n: nombre de tirages (entier ≥ 1).
-            generator: générateur PyTorch ; z est tiré sur son périphérique puis déplacé.
+            generator: générateur PyTorch ; z est tiré sur son périphérique puis déplacé
+                (un générateur CPU donne les mêmes nombres pour un modèle sur GPU).
         """
         n = check_positive_int("n", n)
-        where = generator.device if generator is not None else self.device
-        return torch.randn(n, self.latent_dim, generator=generator, device=where).to(self.device)
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Tire n points x = G(z), z ~ 𝒩(0, I) ; forme ``(n, data_dim)``."""
-        return self.generator(self.sample_latent(n, generator))
+        return standard_normal((n, self.latent_dim), generator=generator, device=self.device)
 
 
 class AffineGenerator(nn.Module):
@@ -254,9 +245,37 @@ def make_gan(config: GANConfig | None = None) -> GAN:
     return GAN(g, d)
 
 
-def sample(model: GAN, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Tire n points du générateur : x = G(z ; θ), z ~ 𝒩(0, I) (même verbe que les autres familles)."""
-    return model.sample(n, generator)
+@torch.no_grad()
+def sample(model: GAN, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Tire n points du générateur : x = G(z ; θ), z ~ 𝒩(0, I).
+
+    Args:
+        model: le GAN (seul son générateur sert).
+        n: nombre de tirages (entier ≥ 1).
+        generator: générateur PyTorch du bruit z, tiré sur son périphérique puis déplacé sur
+            celui du modèle (un générateur CPU convient pour un modèle sur GPU).
+
+    Returns:
+        Tenseur ``(n, data_dim)`` sur le périphérique du modèle.
+    """
+    return model.generator(model.sample_latent(n, generator))
+
+
+def nfe(model: GAN) -> int:
+    """Nombre d'évaluations de réseau pour un tirage : un seul passage de G."""
+    if not isinstance(model, GAN):
+        raise TypeError(f"model doit être un genmodels.gan.GAN, reçu {type(model).__name__}.")
+    return 1
+
+
+def sampling_parameters(model: GAN) -> int:
+    """Nombre de paramètres entraînables qui servent à tirer : ceux du générateur seul.
+
+    Le discriminateur (ou critique) ne sert qu'à l'entraînement.
+    """
+    if not isinstance(model, GAN):
+        raise TypeError(f"model doit être un genmodels.gan.GAN, reçu {type(model).__name__}.")
+    return sum(p.numel() for p in model.generator.parameters() if p.requires_grad)
 
 
 # --------------------------------------------------------------------------------------
@@ -298,7 +317,7 @@ def generator_loss(fake_logits: torch.Tensor, kind: str = "non-saturating") -> t
 
     Les deux ont les mêmes points fixes (D = ½).
     """
-    _choice("kind", kind, _GENERATOR_LOSSES)
+    check_choice("kind", kind, _GENERATOR_LOSSES)
     if kind == "saturating":
         return -F.softplus(fake_logits).mean()
     return F.softplus(-fake_logits).mean()
@@ -354,7 +373,7 @@ def optimal_discriminator(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Ten
 
 
 # --------------------------------------------------------------------------------------
-# Étapes de la boucle d'entraînement
+# Étages de la boucle d'entraînement
 # --------------------------------------------------------------------------------------
 
 
@@ -392,11 +411,11 @@ class AdversarialConfig:
     lr_generator: float = 1e-3  # taux d'Adam du générateur (θ)
     betas: tuple[float, float] = (0.5, 0.9)  # (β₁, β₂) d'Adam
     gp_weight: float = 10.0  # poids λ de la pénalité de gradient (WGAN-GP ; 10 dans l'article)
-    players: tuple[str, ...] = _ROLES  # étapes à faire : ("discriminator",), ("generator",) ou les deux
+    players: tuple[str, ...] = _ROLES  # étages à faire : ("discriminator",), ("generator",) ou les deux
 
     def __post_init__(self) -> None:
-        _choice("objective", self.objective, OBJECTIVES)
-        _choice("generator_loss", self.generator_loss, _GENERATOR_LOSSES)
+        check_choice("objective", self.objective, OBJECTIVES)
+        check_choice("generator_loss", self.generator_loss, _GENERATOR_LOSSES)
         check_positive_int("critic_steps", self.critic_steps)
         for name in ("lr_discriminator", "lr_generator"):
             lr = getattr(self, name)
@@ -412,7 +431,7 @@ class AdversarialConfig:
 
 
 def loss(model: GAN, x: torch.Tensor, role: str = "discriminator", config: AdversarialConfig | None = None) -> dict:
-    """Perte de l'étape ``role`` sur le mini-lot de vraies données ``x``, pour la boucle du cours.
+    """Perte de l'étage ``role`` sur le mini-lot de vraies données ``x``, pour la boucle du cours.
 
     * ``role="discriminator"`` : m = len(x) faux exemples G(z) tirés *sans graphe*, puis
       -f(θ, φ) (GAN) ou E_q[c] - E_p[c] + λ · pénalité (WGAN-GP) ; seuls les paramètres φ
@@ -422,12 +441,13 @@ def loss(model: GAN, x: torch.Tensor, role: str = "discriminator", config: Adver
       qu'à fixer m.
 
     Returns:
-        Dictionnaire ``{"loss": perte, …}`` ; les autres entrées, préfixées du rôle, sont des
-        diagnostics enregistrés par la boucle (D(x) et D(G(z)) moyens, ou l'estimation de
-        W₁ et la pénalité).
+        Dictionnaire ``{"loss": perte, …}`` ; pour le discriminateur, les autres entrées sont
+        des diagnostics enregistrés par la boucle : ``"d_real"`` et ``"d_fake"`` (D(x) et
+        D(G(z)) moyens, GAN) ou ``"w1_estimate"`` et ``"gradient_penalty"`` (estimation de W₁
+        et pénalité, WGAN-GP) ; :data:`genmodels.plotting.LOSS_LABELS` les affiche en français.
     """
     cfg = config or AdversarialConfig()
-    _choice("role", role, _ROLES)
+    check_choice("role", role, _ROLES)
     m = x.shape[0]
     wgan = cfg.objective == "wgan-gp"
     if role == "discriminator":
@@ -437,9 +457,10 @@ def loss(model: GAN, x: torch.Tensor, role: str = "discriminator", config: Adver
         if wgan:
             w_est = real_out.mean() - fake_out.mean()
             gp = gradient_penalty(model.discriminator, x, fake)
-            return {"loss": -w_est + cfg.gp_weight * gp, "W1 estimée": w_est.detach(), "pénalité": gp.detach()}
-        return {"loss": discriminator_loss(real_out, fake_out), "D(x)": torch.sigmoid(real_out).mean().detach(),
-                "D(G(z))": torch.sigmoid(fake_out).mean().detach()}
+            return {"loss": -w_est + cfg.gp_weight * gp, "w1_estimate": w_est.detach(),
+                    "gradient_penalty": gp.detach()}
+        return {"loss": discriminator_loss(real_out, fake_out), "d_real": torch.sigmoid(real_out).mean().detach(),
+                "d_fake": torch.sigmoid(fake_out).mean().detach()}
     fake = model.generator(model.sample_latent(m))
     with _frozen(model.discriminator):
         fake_out = model.discriminator(fake)
@@ -541,177 +562,3 @@ def kde_1d(samples: torch.Tensor, grid: torch.Tensor, bandwidth: float | None = 
         raise ValueError(f"bandwidth doit être > 0, reçu {bandwidth!r}.")
     u = (grid[:, None] - x[None, :]) / bandwidth
     return torch.exp(-0.5 * u.square()).mean(dim=1) / (bandwidth * math.sqrt(2 * math.pi))
-
-
-# --------------------------------------------------------------------------------------
-# Protocole des densités jouets (chapitre et banc d'essai)
-# --------------------------------------------------------------------------------------
-
-RECOMMENDED_TRAINING: dict[str, dict] = {
-    "gan": {"steps": 3000, "batch_size": 256, "lr_schedule": "cosine"},
-    "wgan-gp": {"steps": 1500, "batch_size": 256, "lr_schedule": "cosine"},
-}
-"""Arguments de :class:`genmodels.training.TrainConfig` recommandés pour chaque objectif sur
-les densités 2-D (les taux d'apprentissage sont ceux de :data:`RECOMMENDED_ADVERSARIAL`) ;
-une itération de WGAN-GP compte 5 pas du critique, d'où moitié moins d'itérations."""
-
-RECOMMENDED_ADVERSARIAL: dict[str, dict] = {
-    "gan": {"objective": "gan", "critic_steps": 1, "lr_discriminator": 1e-3, "lr_generator": 1e-3},
-    "wgan-gp": {"objective": "wgan-gp", "critic_steps": 5, "lr_discriminator": 1e-3, "lr_generator": 1e-3,
-                "gp_weight": 0.1},
-}
-"""Arguments de :class:`AdversarialConfig` recommandés pour chaque objectif sur les densités 2-D."""
-
-
-@dataclass
-class Trace:
-    """Suivi d'un entraînement : à chaque évaluation, modes couverts, SW2 et tirages (bruit fixe).
-
-    Attributes:
-        steps: itérations des évaluations.
-        modes: nombre de modes couverts (si la densité a des modes connus, sinon vide).
-        sw: distance SW2 entre tirages du modèle et échantillon de validation.
-        snapshots: tirages du générateur à partir du même bruit fixe, ``(n_snapshot, d)`` chacun.
-    """
-
-    steps: list[int] = field(default_factory=list)
-    modes: list[int] = field(default_factory=list)
-    sw: list[float] = field(default_factory=list)
-    snapshots: list[torch.Tensor] = field(default_factory=list)
-
-
-class ToyFit(NamedTuple):
-    """Résultat de :func:`fit_toy`."""
-
-    gan: GAN
-    history: object  # genmodels.training.History
-    trace: Trace
-    sw: float  # SW2 entre n_test tirages du modèle et n_test données de test
-    coverage: object  # genmodels.metrics.ModeCoverage (ou None sans modes connus)
-
-
-def _toy_modes(toy) -> tuple[torch.Tensor, float] | None:
-    centres = getattr(toy, "centres", None)
-    sigma = getattr(toy, "sigma", None)
-    if centres is None or sigma is None:
-        return None
-    return centres.float(), 3.0 * float(sigma)
-
-
-def fit_toy(name: str = "8gaussians", objective: str = "wgan-gp", n_train: int = 20_000, seed: int = 0,
-            n_val: int = 2000, n_test: int = 5000, config: GANConfig | None = None,
-            adversarial: dict | None = None, n_snapshot: int = 1000, **train_overrides) -> ToyFit:
-    """Protocole commun au chapitre et au banc d'essai : entraîne un GAN sur une densité jouet.
-
-    Tire, avec la graine ``seed``, ``n_train`` points d'apprentissage, ``n_val`` de validation
-    et ``n_test`` de test ; entraîne le GAN ``config`` (par défaut :class:`GANConfig`) avec
-    l'objectif ``objective`` (:data:`RECOMMENDED_ADVERSARIAL`, modifiable par ``adversarial``)
-    et :data:`RECOMMENDED_TRAINING` (modifiable par ``train_overrides``). À chaque évaluation
-    (``eval_every``), la boucle appelle un suivi qui enregistre dans une :class:`Trace` les
-    tirages d'un bruit fixe, les modes couverts et la SW2 à la validation ; aucun point n'est
-    « restauré » (pas de sélection sur la validation). En fin d'entraînement : SW2 entre
-    ``n_test`` tirages et le test, et modes couverts (:func:`genmodels.metrics.modes_covered`).
-
-    Args:
-        name: nom d'une densité de :data:`genmodels.datasets.TOY_DATASETS`.
-        objective: ``"gan"`` ou ``"wgan-gp"``.
-        adversarial: arguments de :class:`AdversarialConfig` qui remplacent les recommandés.
-        n_snapshot: nombre de tirages gardés à chaque évaluation.
-        train_overrides: arguments de :class:`genmodels.training.TrainConfig` (``steps``,
-            ``eval_every``, ``progress``, ``desc``…).
-    """
-    from .datasets import get_toy
-    from .metrics import modes_covered, sliced_wasserstein
-    from .training import TrainConfig, train
-    from .utils import seed_everything
-
-    _choice("objective", objective, OBJECTIVES)
-    toy = get_toy(name)
-    g = torch.Generator().manual_seed(seed)
-    x_train, x_val, x_test = (toy.sample(n, generator=g) for n in (n_train, n_val, n_test))
-    seed_everything(seed)
-    gan = make_gan(config or GANConfig())
-    adv = AdversarialConfig(**{**RECOMMENDED_ADVERSARIAL[objective], **(adversarial or {})})
-    options = {**RECOMMENDED_TRAINING[objective], "eval_every": 100, "seed": seed, "desc": f"{objective} · {name}",
-               "restore_best": False, **train_overrides}
-    modes = _toy_modes(toy)
-    z_fixed = torch.randn(n_snapshot, gan.latent_dim, generator=torch.Generator().manual_seed(seed + 1))
-    z_val = torch.randn(n_val, gan.latent_dim, generator=torch.Generator().manual_seed(seed + 2))
-    trace = Trace()
-
-    @torch.no_grad()
-    def track(model: GAN, val: torch.Tensor) -> float:
-        x_snap = model.generator(z_fixed.to(model.device)).cpu()
-        x_gen = model.generator(z_val.to(model.device))
-        sw = sliced_wasserstein(x_gen, val, n_projections=256)
-        trace.steps.append(trace.steps[-1] + options["eval_every"] if trace.steps else options["eval_every"])
-        trace.snapshots.append(x_snap)
-        trace.sw.append(sw)
-        if modes is not None:
-            trace.modes.append(modes_covered(x_snap, *modes).covered)
-        return sw
-
-    # l'état initial, avant toute mise à jour
-    track(gan, x_val)
-    trace.steps[0] = 0
-    history = train(gan, x_train, config=TrainConfig(**options), stages=make_stages(adv), val_data=x_val, val_fn=track)
-    trace.steps[1:] = history.val_steps  # itérations exactes (la dernière peut ne pas être un multiple)
-    x_gen = gan.sample(n_test, generator=torch.Generator().manual_seed(seed + 3)).cpu()
-    sw = sliced_wasserstein(x_gen, x_test)
-    coverage = modes_covered(x_gen, *modes) if modes is not None else None
-    return ToyFit(gan, history, trace, sw, coverage)
-
-
-# --------------------------------------------------------------------------------------
-# Chiffres 8×8
-# --------------------------------------------------------------------------------------
-
-DIGITS_CONFIG = GANConfig(data_dim=64, latent_dim=16, generator_hidden=(256, 256),
-                          discriminator_hidden=(256, 256), output="tanh")
-"""Architecture du petit GAN des chiffres 8×8 (pixels dans [-1, 1], d'où la sortie tanh)."""
-
-RECOMMENDED_DIGITS: dict[str, dict] = {
-    "gan": {"objective": "gan", "critic_steps": 1, "lr_discriminator": 2e-4, "lr_generator": 2e-4},
-    "wgan-gp": {"objective": "wgan-gp", "critic_steps": 5, "lr_discriminator": 5e-4, "lr_generator": 5e-4,
-                "gp_weight": 10.0},
-}
-"""Arguments de :class:`AdversarialConfig` pour les chiffres (λ = 10 comme dans l'article)."""
-
-
-class DigitsFit(NamedTuple):
-    """Résultat de :func:`fit_digits` : images dans [0, 1] et distances de Fréchet."""
-
-    gan: GAN
-    history: object  # genmodels.training.History
-    images: torch.Tensor  # n_test images générées, (n, 64), dans [0, 1]
-    fd: float  # distance de Fréchet (caractéristiques du classifieur fixe) au test
-    fd_floor: float  # la même entre n_test vraies images d'apprentissage et le test
-
-
-def fit_digits(objective: str = "wgan-gp", steps: int = 1000, seed: int = 0, batch_size: int = 128,
-               config: GANConfig | None = None, adversarial: dict | None = None, **train_overrides) -> DigitsFit:
-    """Entraîne un petit GAN sur les chiffres 8×8 (échelle [-1, 1]) et mesure sa distance de Fréchet.
-
-    La distance (:func:`genmodels.metrics.digits_frechet_distance`) compare autant d'images
-    générées que d'images de test (360) au jeu de test ; son plancher est la même distance
-    entre 360 vraies images d'apprentissage et le test.
-    """
-    from .datasets import load_digits
-    from .metrics import digits_frechet_distance
-    from .training import TrainConfig, train
-    from .utils import seed_everything
-
-    _choice("objective", objective, OBJECTIVES)
-    data = load_digits("symmetric")
-    seed_everything(seed)
-    model = make_gan(config or DIGITS_CONFIG)
-    adv = AdversarialConfig(**{**RECOMMENDED_DIGITS[objective], **(adversarial or {})})
-    options = {"steps": steps, "batch_size": batch_size, "lr_schedule": "cosine", "eval_every": max(steps // 20, 1),
-               "seed": seed, "desc": f"{objective} · chiffres", **train_overrides}
-    history = train(model, data.x_train, config=TrainConfig(**options), stages=make_stages(adv))
-    n = data.x_test.shape[0]
-    images = data.to_unit(model.sample(n, generator=torch.Generator().manual_seed(seed + 1)).cpu())
-    reference = data.to_unit(data.x_test)
-    fd = digits_frechet_distance(images, reference)
-    floor = digits_frechet_distance(data.to_unit(data.x_train[:n]), reference)
-    return DigitsFit(model, history, images, fd, floor)

@@ -19,8 +19,11 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+from scipy import linalg
 from torch import nn
 
+from .datasets import load_digits
+from .training import TrainConfig, train
 from .utils import as_tensor, check_positive_int
 
 __all__ = [
@@ -236,7 +239,6 @@ def frechet_distance(x: torch.Tensor, y: torch.Tensor) -> float:
         x: ``(n, d)``, n ≥ 2.
         y: ``(m, d)``, m ≥ 2.
     """
-    from scipy import linalg
 
     x, y = _check_pair(x, y)
     if x.shape[0] < 2 or y.shape[0] < 2:
@@ -282,11 +284,8 @@ def digits_classifier(seed: int = 0) -> DigitsClassifier:
 
 @lru_cache(maxsize=4)
 def _trained_digits_classifier(seed: int) -> DigitsClassifier:
-    from .datasets import load_digits
-    from .training import TrainConfig, train
-
     data = load_digits("unit")
-    cfg = TrainConfig(steps=1000, batch_size=128, lr=2e-3, weight_decay=1e-3, seed=seed, device="cpu", progress=False)
+    cfg = TrainConfig(iterations=1000, batch_size=128, lr=2e-3, weight_decay=1e-3, seed=seed, device="cpu", progress=False)
     # poids initiaux fixés par la seule graine, quel que soit l'état du générateur global de
     # l'appelant (qu'on laisse intact) : mêmes caractéristiques dans tous les contextes
     with torch.random.fork_rng(devices=[]), torch.enable_grad():  # l'appelant peut être sous no_grad()

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .utils import check_positive_int
+from .utils import check_points, check_positive_int
 
 __all__ = ["MLP", "ACTIVATIONS"]
 
@@ -60,6 +60,4 @@ class MLP(nn.Sequential):
         self.in_dim, self.out_dim = in_dim, out_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102 - voir la classe
-        if x.ndim != 2 or x.shape[1] != self.in_dim:
-            raise ValueError(f"x doit être de forme (batch, {self.in_dim}), reçu {tuple(x.shape)}.")
-        return super().forward(x)
+        return super().forward(check_points("x", x, self.in_dim))

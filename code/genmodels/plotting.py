@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
 
 from .utils import as_tensor, check_positive_int
@@ -282,7 +283,6 @@ def animate_points(
     Returns:
         un ``matplotlib.animation.FuncAnimation`` ; :func:`animation_html` l'insère dans le livre.
     """
-    from matplotlib.animation import FuncAnimation
 
     states = [_np(as_tensor("frames", f, dim=2))[:n_show] for f in frames]
     if len(states) < 2:

@@ -164,7 +164,7 @@ def flow_toy(name: str, *, seed: int = 0, n_train: int = 20_000, n_val: int = 20
 
 AUTOENCODER_TRAINING: dict = {"iterations": 3000, "batch_size": 128, "lr": 2e-3, "lr_schedule": "cosine",
                               "eval_every": 100}
-"""Réglages de :func:`autoencoder_digits`."""
+"""Réglages de :func:`autoencoder_digits` (auto-encodeur non linéaire du chapitre « Auto-encodeurs »)."""
 
 
 def autoencoder_digits(latent_dim: int = 8, *, hidden: Sequence[int] = (256, 128), seed: int = 0,
@@ -195,7 +195,9 @@ def vae_toy(name: str = "moons", *, latent_dim: int = 2, hidden: Sequence[int] =
             n_test: int = 5000, seed: int = 0, **train_overrides) -> Fit:
     """Un VAE à décodeur gaussien sur une densité jouet 2-D.
 
-    Sa densité se mesure ensuite par la borne IWAE (:func:`genmodels.vae.log_prob`) : comme
+    Tire, avec la graine ``seed``, ``n_train`` points d'apprentissage puis ``n_test`` de test ;
+    entraîne le VAE avec :data:`VAE_TOY_TRAINING` (modifiable par ``train_overrides``). Sa
+    densité se mesure ensuite par la borne IWAE (:func:`genmodels.vae.log_prob`) : comme
     -L_K ≥ -ln p_θ(x), l'écart de KL qu'on en déduit majore le vrai écart KL(p_data ‖ p_θ).
     """
     toy, (x_train, x_test) = _toy_samples(name, seed, (n_train, n_test))
@@ -332,7 +334,8 @@ def latent_diffusion_digits(latent_dim: int = 8, *, seed: int = 0, vae_fit: Fit 
 
     Renvoie un :class:`Fit` dont le modèle est une :class:`genmodels.diffusion.LatentDiffusion`
     (le VAE figé est ``fit.model.vae``), l'historique celui de la diffusion latente, et les
-    données celles du VAE (échelle [0, 1]).
+    données celles du VAE (échelle [0, 1]) ; ``diffusion.sample(fit.model, n)`` tire des images
+    dans [0, 1]. Pour garder l'historique du VAE, l'entraîner d'abord et le passer par ``vae_fit``.
     """
     if vae_fit is None:
         vae_fit = vae_digits(latent_dim, seed=seed, **(vae_overrides or {}))
@@ -480,7 +483,19 @@ def flow_matching_toy(name: str, coupling: str = "ot", *, seed: int = 0, n_train
     Tire, avec la graine ``seed``, ``n_train`` points d'apprentissage et ``n_test`` de test ;
     entraîne le champ ``config`` avec la perte :func:`genmodels.flow_matching.loss` et le
     couplage ``coupling``, selon ``FM_TRAINING[coupling]`` (modifiable par ``train_overrides``)
-    et ``FM_T_POWER[coupling]`` (ou ``t_power``).
+    et ``FM_T_POWER[coupling]`` (ou ``t_power``). La densité se mesure ensuite par l'EDO,
+    :func:`genmodels.flow_matching.log_prob`, sur ``fit.data.x_test``.
+
+    Args:
+        name: nom d'une densité de :data:`genmodels.datasets.TOY_DATASETS`.
+        coupling: ``"independent"`` ou ``"ot"``.
+        seed: graine des tirages, de l'initialisation et des mini-lots.
+        n_train, n_test: tailles des échantillons d'apprentissage et de test.
+        config: architecture du champ (:class:`genmodels.flow_matching.FMConfig` par défaut).
+        ot_block: taille des paquets du couplage OT (voir :func:`genmodels.flow_matching.ot_coupling`).
+        t_power: exposant de la loi des instants ; par défaut ``FM_T_POWER[coupling]``.
+        train_overrides: arguments de :class:`genmodels.training.TrainConfig` qui remplacent
+            ceux de ``FM_TRAINING[coupling]`` (``iterations``, ``desc``, ``progress``…).
     """
     check_choice("coupling", coupling, flow_matching.COUPLINGS)
     t_power = FM_T_POWER[coupling] if t_power is None else t_power

@@ -411,8 +411,9 @@ def train(
                     stage.optimizer.step()
                     for k, v in logged.items():  # moyenne sur les répétitions
                         sums[k] = sums.get(k, 0.0) + float(v.detach() if isinstance(v, torch.Tensor) else v) / stage.repeat
-            for scheduler in schedulers:
-                scheduler.step()
+            if it < cfg.iterations:  # taux de l'itération suivante (le dernier reste celui de la dernière)
+                for scheduler in schedulers:
+                    scheduler.step()
             count += 1
             bar.update(1)
             if ema is not None:

@@ -34,14 +34,17 @@ Lois du décodeur (argument ``likelihood``) :
 A priori (argument ``prior``) : ``"normal"`` (𝒩(0, I), défaut) ou ``"mixture"`` (mélange
 appris de gaussiennes diagonales, qui épouse les amas des codes ; KL estimée par Monte-Carlo).
 
-Contrat (utilisé aussi par la diffusion latente du chapitre sur la diffusion) ::
+Face commune des familles (:func:`loss`, :func:`sample`, :func:`log_prob`, :data:`DENSITY`,
+:func:`nfe`, :func:`sampling_parameters`) ; le modèle se construit par :class:`VAE`, les
+protocoles d'entraînement sont dans :mod:`genmodels.recipes` (:func:`~genmodels.recipes.vae_toy`,
+:func:`~genmodels.recipes.vae_digits`, :func:`~genmodels.recipes.autoencoder_digits`). Contrat
+(utilisé aussi par la diffusion latente du chapitre sur la diffusion) ::
 
-    fit = fit_digits(latent_dim=8)                # DigitsVAEFit(model, history, data)
+    fit = recipes.vae_digits(latent_dim=8)        # Fit(model, history, data)
     post = fit.model.encode(x)                    # Posterior(mean, logvar)
     x_img = fit.model.decode_mean(post.mean)      # images dans [0, 1]
     x_new = sample(fit.model, 64)                 # z ~ 𝒩(0, I), x = Décodeur(z)
-    nll = -iwae_bound(fit.model, x_test, k=500).mean()
-    best = fit_digits(**RECOMMENDED_DIGITS_VAE)   # le meilleur VAE de chiffres du banc d'essai
+    nll = -log_prob(fit.model, x_test, k=500).mean()   # borne IWAE : DENSITY = Density.BOUND
 """
 
 from __future__ import annotations
@@ -51,24 +54,27 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
+from sklearn.mixture import GaussianMixture
 from torch import nn
 from torch.nn import functional as F
 
+from .datasets import DigitsData
+from .metrics import Density, digits_frechet_distance
 from .nn import MLP
-from .utils import as_tensor, check_positive_int
+from .utils import as_tensor, check_choice, check_positive_int, module_device, module_dtype, standard_normal
 
 __all__ = [
     # auto-encodeur
     "Autoencoder",
     "ae_loss",
-    "AEFit",
-    "fit_digits_autoencoder",
     "pca_basis",
     # VAE
     "Posterior",
     "DecoderOutput",
     "VAE",
     "LIKELIHOODS",
+    "PRIORS",
+    "MODES",
     "kl_diagonal_gaussians",
     "reparameterize",
     "ELBOTerms",
@@ -77,6 +83,10 @@ __all__ = [
     "elbo",
     "iwae_bound",
     "sample",
+    "log_prob",
+    "DENSITY",
+    "nfe",
+    "sampling_parameters",
     "reconstruct",
     "interpolate",
     "GaussianBaseline",
@@ -85,28 +95,19 @@ __all__ = [
     "sample_aggregate_posterior",
     "DigitsSampleScores",
     "digits_sample_scores",
-    "RECOMMENDED_TRAINING",
-    "RECOMMENDED_DIGITS_VAE",
-    "DigitsVAEFit",
-    "fit_digits",
-    "ToyVAEFit",
-    "fit_toy",
 ]
 
 LIKELIHOODS = ("binomial", "bernoulli", "gaussian")
+"""Lois permises du décodeur p_θ(x | z) (argument ``likelihood`` de :class:`VAE`)."""
+PRIORS = ("normal", "mixture")
+"""A priori permis p(z) (argument ``prior`` de :class:`VAE`)."""
+MODES = ("mean", "sample")
+"""Modes de génération de :func:`sample` : espérance E[x | z], ou tirage x ~ p_θ(x | z)."""
+DENSITY = Density.BOUND
+"""Nature de :func:`log_prob` : une borne inférieure de ln p_θ(x) (borne IWAE)."""
 _LOG_2PI = math.log(2 * math.pi)
 _MIN_LOG_SCALE = -7.0  # borne basse douce de ln σ du décodeur gaussien
 _LOGVAR_BOUNDS = (-14.0, 8.0)  # bornes de ln σ² de l'encodeur (stabilité numérique)
-
-
-def _device_of(module: nn.Module) -> torch.device:
-    p = next(module.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
-def _dtype_of(module: nn.Module) -> torch.dtype:
-    p = next(module.parameters(), None)
-    return p.dtype if p is not None else torch.get_default_dtype()
 
 
 # --------------------------------------------------------------------------------------
@@ -134,9 +135,7 @@ class Autoencoder(nn.Module):
         super().__init__()
         self.data_dim = check_positive_int("data_dim", data_dim)
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
-        if output not in ("linear", "sigmoid"):
-            raise ValueError(f"output={output!r} inconnu ; valeurs permises : 'linear', 'sigmoid'.")
-        self.output = output
+        self.output = check_choice("output", output, ("linear", "sigmoid"))
         hidden = tuple(hidden)
         self.encoder = MLP(self.data_dim, self.latent_dim, hidden)
         self.decoder = MLP(self.latent_dim, self.data_dim, hidden[::-1])
@@ -188,38 +187,6 @@ def pca_basis(x: torch.Tensor, k: int) -> torch.Tensor:
         raise ValueError(f"k doit être ≤ min(n, D) = {min(x.shape)}, reçu {k}.")
     _, _, vh = torch.linalg.svd(x - x.mean(dim=0), full_matrices=False)
     return vh[:k].T
-
-
-class AEFit(NamedTuple):
-    """Résultat de :func:`fit_digits_autoencoder`."""
-
-    model: Autoencoder
-    history: object  # genmodels.training.History
-    data: object  # genmodels.datasets.DigitsData
-
-
-def fit_digits_autoencoder(latent_dim: int = 8, hidden: Sequence[int] = (256, 128), seed: int = 0,
-                           output: str = "sigmoid", **train_overrides) -> AEFit:
-    """Entraîne un auto-encodeur sur les chiffres 8×8 (échelle [0, 1]).
-
-    Args:
-        latent_dim: dimension du code.
-        hidden: largeurs cachées (``()`` : auto-encodeur linéaire ; prendre alors ``output="linear"``).
-        seed: graine de l'initialisation et des mini-lots.
-        output: ``"sigmoid"`` (défaut) ou ``"linear"``.
-        train_overrides: arguments de :class:`genmodels.training.TrainConfig` (``steps``, ``lr``…).
-    """
-    from .datasets import load_digits
-    from .training import TrainConfig, train
-    from .utils import seed_everything
-
-    data = load_digits("unit")
-    seed_everything(seed)
-    model = Autoencoder(64, latent_dim, hidden, output=output)
-    options = {"steps": 3000, "batch_size": 128, "lr": 2e-3, "lr_schedule": "cosine", "seed": seed,
-               "eval_every": 100, "desc": f"auto-encodeur (d={latent_dim})", **train_overrides}
-    history = train(model, data.x_train, ae_loss, config=TrainConfig(**options))
-    return AEFit(model, history, data)
 
 
 # --------------------------------------------------------------------------------------
@@ -288,10 +255,11 @@ def reparameterize(mean: torch.Tensor, logvar: torch.Tensor, n_samples: int | No
         mean, logvar: paramètres de q, forme ``(batch, d)``.
         n_samples: ``None`` pour un tirage par ligne (forme ``(batch, d)``) ; sinon K tirages
             par ligne, forme ``(K, batch, d)``.
-        generator: générateur PyTorch (sur le même périphérique que ``mean``).
+        generator: générateur PyTorch ; ε est tiré sur son périphérique puis déplacé sur
+            celui de ``mean`` (un générateur CPU convient pour un modèle sur GPU).
     """
     shape = mean.shape if n_samples is None else (check_positive_int("n_samples", n_samples), *mean.shape)
-    eps = torch.randn(shape, generator=generator, device=mean.device, dtype=mean.dtype)
+    eps = standard_normal(tuple(shape), generator=generator, device=mean.device, dtype=mean.dtype)
     return mean + torch.exp(0.5 * logvar) * eps
 
 
@@ -331,9 +299,7 @@ class VAE(nn.Module):
         super().__init__()
         self.data_dim = check_positive_int("data_dim", data_dim)
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood={likelihood!r} inconnue ; valeurs permises : {', '.join(LIKELIHOODS)}.")
-        self.likelihood = likelihood
+        self.likelihood = check_choice("likelihood", likelihood, LIKELIHOODS)
         self.n_classes = None if n_classes is None else check_positive_int("n_classes", n_classes, minimum=2)
         self.binomial_trials = check_positive_int("binomial_trials", binomial_trials)
         self.hidden = tuple(check_positive_int("hidden[i]", h) for h in hidden)
@@ -341,9 +307,7 @@ class VAE(nn.Module):
         out = 2 * self.data_dim if likelihood == "gaussian" else self.data_dim
         self.encoder = MLP(self.data_dim + c, 2 * self.latent_dim, self.hidden)
         self.decoder = MLP(self.latent_dim + c, out, self.hidden[::-1])
-        if prior not in ("normal", "mixture"):
-            raise ValueError(f"prior={prior!r} inconnu ; valeurs permises : 'normal', 'mixture'.")
-        self.prior = prior
+        self.prior = check_choice("prior", prior, PRIORS)
         if prior == "mixture":
             k = check_positive_int("n_components", n_components, minimum=2)
             self.prior_means = nn.Parameter(torch.randn(k, self.latent_dim))
@@ -368,7 +332,7 @@ class VAE(nn.Module):
         """
         n = check_positive_int("n", n)
         where = generator.device if generator is not None else self.device
-        eps = torch.randn(n, self.latent_dim, generator=generator, device=where, dtype=_dtype_of(self)).to(self.device)
+        eps = standard_normal((n, self.latent_dim), generator=generator, device=self.device, dtype=module_dtype(self))
         if self.prior == "normal":
             return eps
         probs = torch.softmax(self.prior_logits.detach(), dim=0).to(where)
@@ -438,16 +402,22 @@ class VAE(nn.Module):
         return ll.sum(dim=-1)
 
     def sample_x(self, decoded: DecoderOutput, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Un tirage x ~ p_θ(x | z) (dans l'échelle des données) à partir de :meth:`decode`."""
+        """Un tirage x ~ p_θ(x | z) (dans l'échelle des données) à partir de :meth:`decode`.
+
+        Les tirages aléatoires sont faits sur le périphérique de ``generator`` (à défaut, sur
+        celui de ``decoded``), puis déplacés sur celui de ``decoded``.
+        """
+        mean = decoded.mean
+        where = generator.device if generator is not None else mean.device
         if self.likelihood == "gaussian":
-            eps = torch.randn(decoded.mean.shape, generator=generator, device=decoded.mean.device, dtype=decoded.mean.dtype)
-            return decoded.mean + decoded.log_scale.exp() * eps
-        u = torch.rand(decoded.mean.shape, generator=generator, device=decoded.mean.device, dtype=decoded.mean.dtype)
+            eps = standard_normal(tuple(mean.shape), generator=generator, device=mean.device, dtype=mean.dtype)
+            return mean + decoded.log_scale.exp() * eps
+        u = torch.rand(mean.shape, generator=generator, device=where, dtype=mean.dtype).to(mean.device)
         if self.likelihood == "bernoulli":
-            return (u < decoded.mean).to(decoded.mean.dtype)
+            return (u < mean).to(mean.dtype)
         n = self.binomial_trials  # somme de N bernoulli : k ~ Binomiale(N, p)
-        u = torch.rand((n, *decoded.mean.shape), generator=generator, device=decoded.mean.device, dtype=decoded.mean.dtype)
-        return (u < decoded.mean).sum(dim=0).to(decoded.mean.dtype) / n
+        u = torch.rand((n, *mean.shape), generator=generator, device=where, dtype=mean.dtype).to(mean.device)
+        return (u < mean).sum(dim=0).to(mean.dtype) / n
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | int | None = None) -> torch.Tensor:
         """Reconstruction par la moyenne : Décodeur(μ_φ(x))."""
@@ -455,7 +425,8 @@ class VAE(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return _device_of(self)
+        """Périphérique des paramètres du modèle."""
+        return module_device(self)
 
 
 # --------------------------------------------------------------------------------------
@@ -576,12 +547,12 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int = 500, y=None, batch_size: in
 
 
 @torch.no_grad()
-def _decode_latents(model: "VAE", z: torch.Tensor, y, mode: str, generator: torch.Generator | None) -> torch.Tensor:
+def _decode_latents(model: VAE, z: torch.Tensor, y, mode: str, generator: torch.Generator | None) -> torch.Tensor:
     """Décode des latents ``z`` (n, latent_dim) : espérance E[x | z] (``"mean"``) ou tirage x ~ p_θ(x | z).
 
     Partagé par :func:`sample` (z ~ a priori) et :func:`sample_aggregate_posterior` (z ~ mélange
-    ajusté). ``y`` : classe (entier) ou classes ``(n,)`` d'un VAE conditionnel. Le générateur ne
-    sert au bruit de pixel que s'il est sur le périphérique du modèle.
+    ajusté). ``y`` : classe (entier) ou classes ``(n,)`` d'un VAE conditionnel. Le bruit de
+    pixel est tiré sur le périphérique du générateur (voir :meth:`VAE.sample_x`).
     """
     if y is not None:
         y = torch.as_tensor(y, device=model.device)
@@ -589,16 +560,21 @@ def _decode_latents(model: "VAE", z: torch.Tensor, y, mode: str, generator: torc
     decoded = model.decode(z, y)
     if mode == "mean":
         return decoded.mean
-    return model.sample_x(decoded, generator=generator if generator is None or generator.device == model.device else None)
+    return model.sample_x(decoded, generator=generator)
 
 
-def sample(model: VAE, n: int, y=None, generator: torch.Generator | None = None, mode: str = "mean") -> torch.Tensor:
+@torch.no_grad()
+def sample(model: VAE, n: int, *, generator: torch.Generator | None = None, y=None,
+           mode: str = "mean") -> torch.Tensor:
     """Génère n données : z ~ p(z) (𝒩(0, I), ou le mélange appris), puis x = Décodeur(z).
 
     Args:
+        model: le VAE.
         n: nombre de données.
+        generator: générateur PyTorch ; z (et le bruit de pixel) sont tirés sur son
+            périphérique puis déplacés sur celui du modèle : un générateur CPU donne les
+            mêmes tirages quel que soit le périphérique du modèle.
         y: pour un VAE conditionnel, la classe voulue (entier) ou un tenseur ``(n,)`` de classes.
-        generator: générateur PyTorch ; z est tiré sur son périphérique puis déplacé.
         mode: ``"mean"`` (défaut) renvoie l'espérance E[x | z] (image dans [0, 1] pour les
             chiffres) ; ``"sample"`` ajoute le tirage x ~ p_θ(x | z) (bruit de pixel).
 
@@ -606,10 +582,39 @@ def sample(model: VAE, n: int, y=None, generator: torch.Generator | None = None,
         ``(n, data_dim)`` sur le périphérique du modèle.
     """
     n = check_positive_int("n", n)
-    if mode not in ("mean", "sample"):
-        raise ValueError(f"mode={mode!r} inconnu ; valeurs permises : 'mean', 'sample'.")
+    check_choice("mode", mode, MODES)
     z = model.sample_prior(n, generator=generator)
     return _decode_latents(model, z, y, mode, generator)
+
+
+def log_prob(model: VAE, x: torch.Tensor, *, k: int = 256, y=None) -> torch.Tensor:
+    """Log-densité du VAE, estimée par la borne IWAE L_K(x) ≤ ln p_θ(x) : voir :func:`iwae_bound`.
+
+    C'est une borne inférieure (:data:`DENSITY` vaut ``Density.BOUND``) : la NLL qu'on en
+    déduit majore la vraie, et l'écart de KL aussi. Les tirages d'importance utilisent le
+    générateur global de PyTorch.
+
+    Args:
+        model: le VAE.
+        x: données ``(n, data_dim)``.
+        k: nombre K de tirages d'importance par donnée.
+        y: étiquettes ``(n,)`` d'un VAE conditionnel.
+
+    Returns:
+        ``(n,)`` en nats, sur le périphérique du modèle.
+    """
+    return iwae_bound(model, x, k=k, y=y)
+
+
+def nfe(model: VAE, *, y=None, mode: str = "mean") -> int:
+    """Évaluations de réseau pour un tirage : une seule, celle du décodeur (quel que soit ``mode``)."""
+    check_choice("mode", mode, MODES)
+    return 1
+
+
+def sampling_parameters(model: VAE) -> int:
+    """Nombre de paramètres entraînables du VAE (encodeur compris, comme pour les autres familles)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 @torch.no_grad()
@@ -632,7 +637,7 @@ def interpolate(model: VAE, x_a: torch.Tensor, x_b: torch.Tensor, n_steps: int =
     """
     n_steps = check_positive_int("n_steps", n_steps, minimum=2)
     ends = torch.stack([torch.as_tensor(x_a).reshape(-1), torch.as_tensor(x_b).reshape(-1)]).to(model.device)
-    mu = model.encode(ends.to(_dtype_of(model))).mean
+    mu = model.encode(ends.to(module_dtype(model))).mean
     t = torch.linspace(0, 1, n_steps, device=model.device, dtype=mu.dtype)[:, None]
     return model.decode_mean((1 - t) * mu[0] + t * mu[1])
 
@@ -692,8 +697,6 @@ def fit_aggregate_posterior(model: VAE, x: torch.Tensor, y=None, n_components: i
         n_components: nombre de composantes K (≤ n).
         seed: graine de l'initialisation de l'EM.
     """
-    from sklearn.mixture import GaussianMixture
-
     x = as_tensor("x", x, dim=model.data_dim).to(model.device)
     n_components = check_positive_int("n_components", n_components)
     if n_components > x.shape[0]:
@@ -714,11 +717,10 @@ def sample_aggregate_posterior(model: VAE, gmm: AggregatePosteriorGMM, n: int, y
     ``mode`` comme dans :func:`sample` (``"mean"`` ou ``"sample"``). Résultat sur le périphérique du modèle.
     """
     n = check_positive_int("n", n)
-    if mode not in ("mean", "sample"):
-        raise ValueError(f"mode={mode!r} inconnu ; valeurs permises : 'mean', 'sample'.")
+    check_choice("mode", mode, MODES)
     idx = torch.multinomial(gmm.weights, n, replacement=True, generator=generator)
     eps = torch.randn(n, gmm.means.shape[1], 1, generator=generator, dtype=torch.float64)
-    z = (gmm.means[idx] + (gmm.scale_tril[idx] @ eps).squeeze(-1)).to(model.device, _dtype_of(model))
+    z = (gmm.means[idx] + (gmm.scale_tril[idx] @ eps).squeeze(-1)).to(model.device, module_dtype(model))
     return _decode_latents(model, z, y, mode, generator)
 
 
@@ -742,7 +744,7 @@ class DigitsSampleScores(NamedTuple):
 
 
 @torch.no_grad()
-def digits_sample_scores(model: VAE, data, n: int = 1000, seed: int = 0, n_floor: int = 5) -> DigitsSampleScores:
+def digits_sample_scores(model: VAE, data: DigitsData, n: int = 1000, seed: int = 0, n_floor: int = 5) -> DigitsSampleScores:
     """Compare les tirages d'un VAE de chiffres à une référence naïve et au plancher de bruit.
 
     Toutes les distances sont calculées contre les mêmes images de test, avec n images
@@ -756,8 +758,6 @@ def digits_sample_scores(model: VAE, data, n: int = 1000, seed: int = 0, n_floor
         seed: graine des tirages.
         n_floor: nombre de tirages du plancher.
     """
-    from .metrics import digits_frechet_distance
-
     n = check_positive_int("n", n)
     if n > data.x_train.shape[0]:
         raise ValueError(f"n doit être ≤ {data.x_train.shape[0]} (taille de la base d'apprentissage), reçu {n}.")
@@ -774,133 +774,3 @@ def digits_sample_scores(model: VAE, data, n: int = 1000, seed: int = 0, n_floor
         for _ in range(check_positive_int("n_floor", n_floor))
     )
     return DigitsSampleScores(fd_mean, fd_sample, fd_base, sum(floor) / len(floor), floor)
-
-
-# --------------------------------------------------------------------------------------
-# Protocoles d'entraînement partagés (chapitre, banc d'essai, diffusion latente)
-# --------------------------------------------------------------------------------------
-
-
-RECOMMENDED_TRAINING: dict = {
-    "steps": 3000,
-    "batch_size": 128,
-    "lr": 2e-3,
-    "lr_schedule": "cosine",
-    "warmup_steps": 200,
-    "grad_clip": 10.0,
-    "weight_decay": 1e-4,
-}
-"""Réglages de :class:`genmodels.training.TrainConfig` pour :func:`fit_digits` (environ 12 à 20 s
-sur les deux cœurs de CPU de la machine de référence) : le protocole court du chapitre et de
-la diffusion latente (a priori 𝒩(0, I)). Pour le meilleur VAE de chiffres, voir
-:data:`RECOMMENDED_DIGITS_VAE`."""
-
-RECOMMENDED_DIGITS_VAE: dict = {
-    "latent_dim": 8,
-    "prior": "mixture",
-    "n_components": 50,
-    "steps": 10_000,
-    "ema_decay": 0.999,
-}
-"""Le VAE de chiffres recommandé par le banc d'essai : ``fit_digits(**RECOMMENDED_DIGITS_VAE)``.
-
-A priori appris (mélange de 50 gaussiennes diagonales, latent de dimension 8), 10 000
-itérations (taux cosinus de :data:`RECOMMENDED_TRAINING`) et moyenne exponentielle des poids
-(décroissance 0,999) ; décodeur binomial, deux couches cachées de 256 unités.
-
-Mesuré par ``benchmarks/bench_vae.py`` (3 graines, CPU à deux cœurs de référence, 1 000
-tirages contre les 360 chiffres de test ; moyenne ± écart-type) : environ 60 ± 3 s
-d'entraînement ; distance de Fréchet 2,72 ± 0,29 (tirages complets) et 2,95 ± 0,41
-(moyennes du décodeur), contre 17,2 ± 1,0 pour la gaussienne ajustée aux pixels et un
-plancher de bruit de 2,03 ± 0,18, soit 1,34 fois le plancher (chaque graine sous 1,5 fois).
-Avec les 3 000 itérations de :data:`RECOMMENDED_TRAINING` et 10 composantes : 5,10 ± 0,20 ;
-avec l'a priori 𝒩(0, I) : 19,6 ± 3,9. Contrepartie : le modèle sur-apprend les 1 437 images
-(ELBO d'apprentissage ≈ -65 nats) ; son ELBO de test (-106,6 ± 0,7 nats) et sa borne IWAE
-(-95,1 ± 0,5) sont moins bonnes qu'en 3 000 itérations (-96,5 et -89,2) : ses tirages
-ressemblent davantage aux chiffres, mais il attribue moins de probabilité aux chiffres de
-test. Ces réglages ont été choisis en regardant la distance aux chiffres de test (le seul
-jeu d'évaluation du protocole) sur les graines 0 et 1. Voir ``benchmarks/resultats/vae.md``.
-"""
-
-
-class DigitsVAEFit(NamedTuple):
-    """Résultat de :func:`fit_digits` : le VAE entraîné, son historique et les données."""
-
-    model: VAE
-    history: object  # genmodels.training.History
-    data: object  # genmodels.datasets.DigitsData (échelle "unit")
-
-
-def fit_digits(latent_dim: int = 8, seed: int = 0, conditional: bool = False, hidden: Sequence[int] = (256, 256),
-               likelihood: str = "binomial", prior: str = "normal", n_components: int = 10,
-               **train_overrides) -> DigitsVAEFit:
-    """Protocole commun (chapitre, banc d'essai, diffusion latente) : un VAE sur les chiffres 8×8.
-
-    Données ``load_digits("unit")`` (1 437 images d'apprentissage, 360 de test, jamais vues
-    à l'entraînement) ; VAE à décodeur binomial par défaut ; réglages
-    :data:`RECOMMENDED_TRAINING` (modifiables par ``train_overrides``). Les courbes des
-    deux termes de l'ELBO sont dans ``history.train["reconstruction"]`` et ``["kl"]``.
-
-    Args:
-        latent_dim: dimension du latent.
-        seed: graine de l'initialisation, des mini-lots et des tirages ε.
-        conditional: VAE conditionnel p_θ(x | z, y) (10 classes), entraîné sur les couples (y, x).
-        hidden: largeurs cachées.
-        likelihood: loi du décodeur (:data:`LIKELIHOODS`).
-        prior: ``"normal"`` (𝒩(0, I), défaut) ou ``"mixture"`` (mélange appris de gaussiennes).
-        n_components: nombre de composantes de l'a priori ``"mixture"`` (10 par défaut ; 50
-            dans :data:`RECOMMENDED_DIGITS_VAE`).
-        train_overrides: arguments de :class:`genmodels.training.TrainConfig` (``steps``,
-            ``progress``, ``desc``, ``device``…).
-    """
-    from .datasets import load_digits
-    from .training import TrainConfig, train
-    from .utils import seed_everything
-
-    data = load_digits("unit")
-    seed_everything(seed)
-    model = VAE(64, latent_dim, hidden, likelihood=likelihood, n_classes=10 if conditional else None, prior=prior,
-                n_components=n_components)
-    desc = f"VAE {'conditionnel ' if conditional else ''}{'à a priori de mélange ' if prior == 'mixture' else ''}(d={latent_dim})"
-    options = {**RECOMMENDED_TRAINING, "seed": seed, "desc": desc, **train_overrides}
-    train_data = (data.y_train, data.x_train) if conditional else data.x_train
-    history = train(model, train_data, loss, config=TrainConfig(**options))
-    return DigitsVAEFit(model, history, data)
-
-
-class ToyVAEFit(NamedTuple):
-    """Résultat de :func:`fit_toy` : le VAE, son historique et son score (NLL par la borne IWAE)."""
-
-    model: VAE
-    history: object  # genmodels.training.History
-    score: object  # genmodels.metrics.DensityScore
-
-
-def fit_toy(name: str = "moons", latent_dim: int = 2, hidden: Sequence[int] = (128, 128), n_train: int = 20_000,
-            n_test: int = 5000, seed: int = 0, k: int = 256, **train_overrides) -> ToyVAEFit:
-    """VAE gaussien sur une densité jouet 2-D ; score = NLL de test estimée par la borne IWAE.
-
-    Comme -L_K ≥ -ln p_θ(x), l'écart de KL rapporté (NLL_IWAE - H(p_data)) majore le vrai
-    écart KL(p_data ‖ p_θ).
-
-    Args:
-        name: densité de :func:`genmodels.datasets.get_toy`.
-        latent_dim: dimension du latent.
-        k: nombre de tirages d'importance de la borne IWAE du score.
-        train_overrides: arguments de :class:`genmodels.training.TrainConfig`.
-    """
-    from .datasets import get_toy
-    from .metrics import density_score
-    from .training import TrainConfig, train
-    from .utils import seed_everything
-
-    toy = get_toy(name)
-    g = torch.Generator().manual_seed(seed)
-    x_train, x_test = toy.sample(n_train, generator=g), toy.sample(n_test, generator=g)
-    seed_everything(seed)
-    model = VAE(2, latent_dim, hidden, likelihood="gaussian")
-    options = {"steps": 2000, "batch_size": 512, "lr": 3e-3, "lr_schedule": "cosine", "warmup_steps": 200,
-               "grad_clip": 10.0, "seed": seed, "desc": f"VAE · {name}", **train_overrides}
-    history = train(model, x_train, loss, config=TrainConfig(**options))
-    score = density_score(lambda x: iwae_bound(model, x, k=k), x_test.to(model.device), toy.entropy())
-    return ToyVAEFit(model, history, score)
