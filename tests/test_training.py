@@ -75,7 +75,7 @@ def test_early_stopping_restores_the_best_weights():
     y_tr, y_va = torch.randn(16, 1, generator=g), torch.randn(256, 1, generator=g)
     x_tr, x_va = torch.randn(16, 1, generator=g), torch.randn(256, 1, generator=g)  # bruit pur
     model = gm.nn.MLP(1, 1, hidden=(256, 256))
-    cfg = TrainConfig(iterations=3000, lr=3e-3, eval_every=20, patience=5, progress=False)
+    cfg = TrainConfig(iterations=3000, lr=3e-3, eval_every=20, patience=5, progress=False, device="cpu")
     hist = train(model, (y_tr, x_tr), _mse, config=cfg, val_data=(y_va, x_va))
     assert hist.stopped_early and hist.iterations[-1] < 3000
     assert hist.best_val == min(hist.val)
@@ -104,7 +104,8 @@ def test_several_stages_with_repeats_like_a_gan():
         ]
 
     before = model["b"].weight.detach().clone()
-    hist = train(model, _linear_data(), config=TrainConfig(iterations=10, eval_every=5, progress=False), stages=make_stages)
+    hist = train(model, _linear_data(), config=TrainConfig(iterations=10, eval_every=5, progress=False, device="cpu"),
+                 stages=make_stages)
     assert calls == {"a": 30, "b": 10}
     assert set(hist.train) == {"critique", "extra", "générateur"}
     assert hist.train["extra"] == pytest.approx([1.0, 1.0])
@@ -195,7 +196,8 @@ def test_weight_average_follows_its_recurrence_and_is_returned():
     model.w = nn.Parameter(torch.zeros(2))
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     step = Stage(lambda m, b: 0.5 * (m.w - c).square().sum() + 0 * b.sum(), opt)
-    train(model, torch.zeros(8, 1), config=TrainConfig(iterations=n, progress=False, ema_decay=decay), stages=[step])
+    train(model, torch.zeros(8, 1), config=TrainConfig(iterations=n, progress=False, ema_decay=decay, device="cpu"),
+          stages=[step])
     theta, avg = torch.zeros(2), torch.zeros(2)
     for k in range(n):
         theta = theta - lr * (theta - c)  # descente de gradient exacte
