@@ -29,6 +29,7 @@ from pathlib import Path
 
 from genmodels import diffusion, recipes
 from genmodels.metrics import noise_floor, sliced_wasserstein
+from genmodels.utils import derive_seed
 from _report import machine_meta, write_report  # benchmarks/_report.py
 
 TARGETS = {"ancestral": 1.3, "ddim": 2.0}  # rapport SW2 / plancher à ne pas dépasser
@@ -41,10 +42,10 @@ DDIM_STEPS = 50
 def run_one(name: str, seed: int, pairs: int, iterations: int | None) -> dict:
     """Entraîne un DDPM sur ``name`` (graine ``seed``) et mesure ses deux échantillonneurs."""
     overrides = {"desc": f"{name} #{seed}"} | ({"iterations": iterations} if iterations else {})
-    fit = recipes.diffusion_toy(name, seed=1000 + seed, **overrides)
+    fit = recipes.diffusion_toy(name, seed=derive_seed(seed, "benchmark"), **overrides)
     model, hist, toy = fit.model, fit.history, fit.data.density
-    floor = noise_floor(sliced_wasserstein, toy.sample, N, n_pairs=10, seed=2000 + seed)
-    quality = diffusion.sample_quality(model, toy, n_steps=(None, DDIM_STEPS), n=N, n_pairs=pairs, seed=3000 + seed)
+    floor = noise_floor(sliced_wasserstein, toy.sample, N, n_pairs=10, seed=derive_seed(seed, "floor"))
+    quality = diffusion.sample_quality(model, toy, n_steps=(None, DDIM_STEPS), n=N, n_pairs=pairs, seed=derive_seed(seed, "quality"))
     row = {"dataset": name, "seed": seed, "train_iterations": hist.iterations[-1],
            "train_seconds": round(hist.seconds, 2), "floor_mean": round(floor.mean, 4),
            "floor_q95": round(floor.q95, 4), "device": hist.device}

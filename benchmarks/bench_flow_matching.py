@@ -36,6 +36,7 @@ from functools import partial
 from genmodels import flow_matching as fm
 from genmodels import metrics, recipes
 from genmodels.datasets import get_toy
+from genmodels.utils import derive_seed
 from _report import base_parser, machine_meta, write_report  # benchmarks/_report.py
 
 DATASETS = ("8gaussians", "checkerboard", "moons")
@@ -48,14 +49,14 @@ NFES = (1, 2, 5, 10, 20, 50, 100)
 def run_one(name: str, coupling: str, seed: int, iterations: int | None) -> dict:
     """Entraîne un champ sur ``name`` (``iterations`` : ``None`` pour les réglages recommandés) et renvoie ses mesures."""
     overrides = {"iterations": iterations} if iterations else {}
-    fit = recipes.flow_matching_toy(name, coupling=coupling, seed=1000 + seed, desc=f"{name} {coupling} #{seed}",
+    fit = recipes.flow_matching_toy(name, coupling=coupling, seed=derive_seed(seed, "benchmark"), desc=f"{name} {coupling} #{seed}",
                                     **overrides)
     x_test = fit.data.x_test.to(fit.model.device)
     score = metrics.density_score(partial(fm.log_prob, fit.model), x_test, fit.data.density.entropy())
     ll40 = fm.log_prob(fit.model, x_test[:500], n_steps=40)
     ll80 = fm.log_prob(fit.model, x_test[:500], n_steps=80)
     sampler = get_toy(name).sample
-    curves = {m: fm.nfe_curve(fit.model, sampler, NFES, method=m, repeats=3, seed=10 * seed) for m in ("euler", "heun")}
+    curves = {m: fm.nfe_curve(fit.model, sampler, NFES, method=m, repeats=3, seed=derive_seed(seed, "nfe")) for m in ("euler", "heun")}
     return {"dataset": name, "coupling": coupling, "seed": seed, "iterations": fit.history.iterations[-1],
             "lr": recipes.FM_TRAINING[coupling]["lr"], "t_power": recipes.FM_T_POWER[coupling],
             "train_seconds": round(fit.history.seconds, 2), "nll": round(score.nll, 4),

@@ -21,6 +21,7 @@ import statistics
 
 from genmodels import flows, recipes
 from genmodels.metrics import density_score
+from genmodels.utils import derive_seed
 from _report import base_parser, machine_meta, write_report  # benchmarks/_report.py
 
 TARGETS = {"8gaussians": 0.05, "moons": 0.05, "checkerboard": 0.10}
@@ -29,7 +30,7 @@ TIME_BUDGET_S = 60.0
 
 def run_one(name: str, seed: int, iterations: int, n_train: int) -> dict:
     """Entraîne un flot sur ``name`` avec la graine ``seed`` et renvoie ses mesures."""
-    fit = recipes.flow_toy(name, n_train=n_train, seed=1000 + seed, iterations=iterations, desc=f"{name} #{seed}")
+    fit = recipes.flow_toy(name, n_train=n_train, seed=derive_seed(seed, "benchmark"), iterations=iterations, desc=f"{name} #{seed}")
     x_test = fit.data.x_test.to(fit.model.device)
     score = density_score(lambda x: flows.log_prob(fit.model, x), x_test, fit.data.density.entropy())
     hist = fit.history

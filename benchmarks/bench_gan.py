@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import statistics
 
-import torch
 
 from genmodels import gan, metrics, recipes
 from genmodels.datasets import get_toy
+from genmodels.utils import derive_seed, stream_generator
 from _report import base_parser, machine_meta, write_report  # benchmarks/_report.py
 
 DATASET = "8gaussians"
@@ -37,11 +37,11 @@ FLOOR_FACTOR = 2.0
 
 
 def run_one(objective: str, seed: int, iterations: int | None) -> dict:
-    """Entraîne un GAN (``objective``) sur 8gaussians avec la graine 1000 + ``seed`` et renvoie ses mesures."""
+    """Entraîne un GAN (``objective``) sur 8gaussians avec le flux « benchmark » de ``seed`` et renvoie ses mesures."""
     overrides = {"iterations": iterations} if iterations else {}
-    train_seed = 1000 + seed
+    train_seed = derive_seed(seed, "benchmark")
     fit = recipes.gan_toy(DATASET, objective, seed=train_seed, n_test=N_TEST, desc=f"{objective} #{seed}", **overrides)
-    x_gen = gan.sample(fit.model, N_TEST, generator=torch.Generator().manual_seed(train_seed + 3)).cpu()
+    x_gen = gan.sample(fit.model, N_TEST, generator=stream_generator(seed, "samples")).cpu()
     sw = metrics.sliced_wasserstein(x_gen, fit.data.x_test)
     toy = fit.data.density
     coverage = metrics.modes_covered(x_gen, toy.centres.float(), 3 * toy.sigma)

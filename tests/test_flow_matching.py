@@ -389,10 +389,10 @@ def test_short_training_learns_a_shifted_gaussian():
 
 
 def test_toy_recipe_draws_train_then_test_points_with_the_seed():
-    """La recette tire l'apprentissage puis le test avec la graine, et ne mesure rien."""
+    """La recette tire l'apprentissage puis le test sur le flux « data » de la graine, et ne mesure rien."""
     fit = recipes.flow_matching_toy("moons", coupling="ot", seed=3, n_train=256, n_test=64, iterations=3,
                                     batch_size=64, progress=False, device="cpu")
-    g = torch.Generator().manual_seed(3)
+    g = gm.utils.stream_generator(3, "data")
     toy = gm.datasets.get_toy("moons")
     assert torch.equal(fit.data.x_train, toy.sample(256, generator=g).float())
     assert torch.equal(fit.data.x_test, toy.sample(64, generator=g).float())

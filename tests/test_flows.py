@@ -345,7 +345,7 @@ def test_flow_toy_recipe_is_reproducible_and_scores_the_kl_gap():
     assert score_a.nll == score_b.nll
     assert score_a.kl == pytest.approx(score_a.nll - get_toy("moons").entropy())
     assert a.history.iterations[-1] == 20 and a.history.val_iterations == [20]
-    # mêmes tirages que l'ancien protocole : apprentissage, validation puis test, sur un même générateur
-    g = torch.Generator().manual_seed(0)
+    # apprentissage, validation puis test, sur le générateur du flux « data » de la graine
+    g = gm.utils.stream_generator(0, "data")
     expected = [get_toy("moons").sample(n, generator=g) for n in (500, 200, 300)]
     assert all(torch.equal(u, v) for u, v in zip((a.data.x_train, a.data.x_val, a.data.x_test), expected))

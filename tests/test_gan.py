@@ -278,8 +278,8 @@ def test_modes_covered_counts_the_modes_of_8gaussians():
 
 
 def test_gan_toy_recipe_records_the_trace_in_history_evals():
-    """La recette suit, à l'itération 0 puis à chaque évaluation, les tirages d'un bruit fixe (graine + 1),
-    leurs modes couverts et la SW2 de n_val tirages (bruit de graine + 2) à la validation."""
+    """La recette suit, à l'itération 0 puis à chaque évaluation, les tirages d'un bruit fixe (flux « snapshot »),
+    leurs modes couverts et la SW2 de n_val tirages (flux « validation ») à la validation."""
     seed = 4
     fit = recipes.gan_toy("8gaussians", "gan", seed=seed, n_train=2000, n_val=500, n_test=300, iterations=30,
                           eval_every=20, progress=False, device="cpu", n_snapshot=100)
@@ -287,15 +287,15 @@ def test_gan_toy_recipe_records_the_trace_in_history_evals():
     assert h.eval_iterations == [0, 20, 30] and h.iterations == [20, 30]
     assert set(h.evals) == {"snapshot", "sw", "modes"} and all(len(v) == 3 for v in h.evals.values())
     assert fit.data.x_train.shape == (2000, 2) and fit.data.x_val.shape == (500, 2) and fit.data.x_test.shape == (300, 2)
-    # l'instantané 0 est celui du modèle initial (même graine), le dernier celui du modèle rendu
-    z_fixed = torch.randn(100, 2, generator=torch.Generator().manual_seed(seed + 1))
-    gm.seed_everything(seed)
-    initial = gan.make_gan(gan.GANConfig())
+    # l'instantané 0 est celui du modèle initial (flux « init »), le dernier celui du modèle rendu
+    z_fixed = torch.randn(100, 2, generator=gm.utils.stream_generator(seed, "snapshot"))
+    with gm.utils.seeded(gm.utils.derive_seed(seed, "init")):
+        initial = gan.make_gan(gan.GANConfig())
     toy = fit.data.density
     with torch.no_grad():
         assert torch.equal(h.evals["snapshot"][0], initial.generator(z_fixed))
         assert torch.equal(h.evals["snapshot"][-1], fit.model.generator(z_fixed))
-        z_val = torch.randn(500, 2, generator=torch.Generator().manual_seed(seed + 2))
+        z_val = torch.randn(500, 2, generator=gm.utils.stream_generator(seed, "validation"))
         sw = metrics.sliced_wasserstein(fit.model.generator(z_val), fit.data.x_val, n_projections=256)
     assert h.evals["sw"][-1] == sw and h.evals["sw"][0] != sw
     expected = metrics.modes_covered(h.evals["snapshot"][-1], toy.centres.float(), 3 * toy.sigma).covered

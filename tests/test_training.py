@@ -52,6 +52,44 @@ def test_training_is_reproducible_with_a_seed_and_depends_on_it():
     assert not torch.allclose(same[0], other)
 
 
+def test_train_and_recipes_leave_the_callers_global_random_state_alone():
+    """``train`` tire ses mini-lots et ses bruits dans un bloc ``seeded`` : après l'appel, le
+    générateur global reprend où l'appelant l'avait laissé (deux passes d'une boucle qui tire
+    des données « fraîches » ne voient pas les mêmes données)."""
+    def noisy_loss(m, batch):  # la perte puise dans le générateur global, comme celles des familles
+        return _mse(m, batch) + 0.0 * torch.randn(())
+
+    model, data = nn.Linear(3, 1), _linear_data()
+    torch.manual_seed(5)
+    expected = torch.randn(4)
+    torch.manual_seed(5)
+    train(model, data, noisy_loss, config=TrainConfig(iterations=5, batch_size=32,
+                                                                          progress=False))
+    assert torch.equal(torch.randn(4), expected)
+    torch.manual_seed(5)
+    gm.recipes.vae_toy("moons", n_train=64, n_test=8, iterations=2, batch_size=32, progress=False, device="cpu")
+    assert torch.equal(torch.randn(4), expected)
+
+
+def test_seeded_restores_the_global_state_even_on_an_error_and_streams_differ():
+    torch.manual_seed(3)
+    expected = torch.randn(3)
+    torch.manual_seed(3)
+    with pytest.raises(RuntimeError):
+        with gm.utils.seeded(11):
+            inside = torch.randn(3)
+            raise RuntimeError("panne simulée")
+    assert torch.equal(torch.randn(3), expected)
+    with gm.utils.seeded(11):
+        assert torch.equal(torch.randn(3), inside)  # même graine, mêmes tirages
+    seeds = {gm.utils.derive_seed(s, name) for s in (0, 1, 2) for name in ("data", "init", "train")}
+    assert len(seeds) == 9  # flux distincts d'une graine à l'autre et d'un nom à l'autre
+    assert gm.utils.derive_seed(0, "data") == gm.utils.derive_seed(0, "data")
+    with pytest.raises(ValueError, match="seed"):
+        with gm.utils.seeded(-1):
+            pass
+
+
 def test_nan_loss_stops_with_a_clear_message():
     model = nn.Linear(3, 1)
 

@@ -51,7 +51,7 @@ from .metrics import (
 )
 from .recipes import Fit, ToyData
 from .reporting import LABELS
-from .utils import check_choice, check_positive_int, module_device
+from .utils import check_choice, check_positive_int, derive_seed, module_device, stream_generator
 
 __all__ = [
     "FAMILY_MODULES", "FAMILIES", "SAMPLE_OPTIONS", "LOG_PROB_OPTIONS", "TOY_FIT_OPTIONS", "DIGITS_FIT_OPTIONS",
@@ -262,9 +262,10 @@ def evaluate(family: str, fit: Fit, name: str, n: int = 5000, n_pairs: int = 1, 
     Un seul tirage chronométré de ``n · n_pairs`` points sert à la fois au coût
     d'échantillonnage (ramené à 10 000 points par proportionnalité) et aux distances : il est
     découpé en ``n_pairs`` paquets de ``n`` points, chacun comparé à un échantillon frais de la
-    vraie loi (graine ``seed + 1``, les mêmes pour toutes les familles). La NLL est calculée
-    sur ``x_test`` (par défaut ``n`` points frais, graine ``seed + 2``, les mêmes pour toutes
-    les familles).
+    vraie loi (flux « reference » de ``seed``, les mêmes pour toutes les familles). La NLL est
+    calculée sur ``x_test`` (par défaut ``n`` points frais, flux « test » de ``seed``, les mêmes
+    pour toutes les familles). Les tirages du modèle suivent le flux « samples » de ``seed``
+    (voir :func:`genmodels.utils.derive_seed`).
 
     Args:
         family: une clé de :data:`FAMILIES`.
@@ -280,10 +281,10 @@ def evaluate(family: str, fit: Fit, name: str, n: int = 5000, n_pairs: int = 1, 
     n = check_positive_int("n", n)
     n_pairs = check_positive_int("n_pairs", n_pairs)
     toy = get_toy(name)
-    x, seconds = _timed_draw(family, fit, n * n_pairs, seed)
+    x, seconds = _timed_draw(family, fit, n * n_pairs, derive_seed(seed, "samples"))
     if not torch.isfinite(x).all():
         raise FloatingPointError(f"{LABELS[family]} a produit des tirages non finis sur {name}.")
-    g_ref = torch.Generator().manual_seed(seed + 1)
+    g_ref = stream_generator(seed, "reference")
     refs = [toy.sample(n, generator=g_ref) for _ in range(n_pairs)]
     chunks = x.split(n)
     sw2 = sum(sliced_wasserstein(c, r) for c, r in zip(chunks, refs)) / n_pairs
@@ -291,7 +292,7 @@ def evaluate(family: str, fit: Fit, name: str, n: int = 5000, n_pairs: int = 1, 
     nll = kl = None
     if module.DENSITY is not None:
         if x_test is None:
-            x_test = toy.sample(n, generator=torch.Generator().manual_seed(seed + 2))
+            x_test = toy.sample(n, generator=stream_generator(seed, "test"))
         options = LOG_PROB_OPTIONS.get(family, {})
         score = density_score(partial(module.log_prob, fit.model, **options), x_test.to(module_device(fit.model)),
                               toy.entropy())

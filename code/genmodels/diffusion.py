@@ -50,7 +50,8 @@ from torch import nn
 from .datasets import ToyDensity
 from .metrics import sliced_wasserstein
 from .nn import ACTIVATIONS as _ACTIVATIONS
-from .utils import check_choice, check_points, check_positive_int, module_device, module_dtype, standard_normal
+from .utils import (check_choice, check_points, check_positive_int, derive_seed, module_device, module_dtype,
+                    standard_normal, stream_generator)
 
 __all__ = [
     "NoiseSchedule",
@@ -722,7 +723,7 @@ def sample_quality(model: Diffusion, reference: ToyDensity, n_steps: Sequence[in
     Pour chaque nombre de pas S de ``n_steps`` (``None`` ou T : échantillonneur ancestral ;
     moins : DDIM avec ``eta``), tire ``n_pairs`` ensembles de ``n`` points et calcule la
     SW2 (1 024 directions) de chacun à un échantillon de test frais de ``n`` points de
-    ``reference`` ; les échantillons de test (graine ``seed + 1``) sont les mêmes pour
+    ``reference`` ; les échantillons de test (flux « reference » de ``seed``) sont les mêmes pour
     tous les S. Avec ``n = 5000``, la SW2 de deux échantillons de la *vraie* loi fluctue
     du simple au double : il faut comparer des moyennes sur plusieurs couples.
 
@@ -738,11 +739,11 @@ def sample_quality(model: Diffusion, reference: ToyDensity, n_steps: Sequence[in
     """
     n = check_positive_int("n", n)
     n_pairs = check_positive_int("n_pairs", n_pairs)
-    g_ref = torch.Generator().manual_seed(seed + 1)
+    g_ref = stream_generator(seed, "reference")
     refs = [reference.sample(n, generator=g_ref) for _ in range(n_pairs)]
     points = []
     for s in n_steps:
-        g = torch.Generator(device=model.device).manual_seed(seed)
+        g = torch.Generator(device=model.device).manual_seed(derive_seed(seed, "samples"))
         if model.device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()

@@ -46,7 +46,7 @@ from . import diffusion, flow_matching, flows, gan, vae
 from .datasets import DigitsData, ToyDensity, get_toy, load_digits
 from .metrics import modes_covered, sliced_wasserstein
 from .training import History, TrainConfig, train
-from .utils import check_choice, seed_everything
+from .utils import check_choice, derive_seed, seeded, stream_generator
 
 __all__ = [
     "ToyData",
@@ -119,8 +119,19 @@ class Fit(NamedTuple):
 def _toy_samples(name: str, seed: int, sizes: Sequence[int]) -> tuple[ToyDensity, list[torch.Tensor]]:
     """La densité ``name`` et des échantillons successifs de tailles ``sizes``, tirés avec la graine ``seed``."""
     toy = get_toy(name)
-    g = torch.Generator().manual_seed(seed)
+    g = stream_generator(seed, "data")
     return toy, [toy.sample(n, generator=g) for n in sizes]
+
+
+def _config(defaults: dict, seed: int, desc: str, overrides: dict, **extra) -> TrainConfig:
+    """Réglages d'une recette : ``defaults``, puis ``extra``, puis les ``overrides`` de l'appelant.
+
+    Les graines suivent des flux nommés (:func:`genmodels.utils.derive_seed`) : « data » pour
+    les tirages des densités jouets, « init » pour les poids initiaux (bloc
+    :func:`genmodels.utils.seeded`, qui rend l'état aléatoire global de l'appelant), « train »
+    pour les mini-lots et les tirages des pertes.
+    """
+    return TrainConfig(**{**defaults, **extra, "seed": derive_seed(seed, "train"), "desc": desc, **overrides})
 
 
 # --------------------------------------------------------------------------------------
@@ -151,10 +162,10 @@ def flow_toy(name: str, *, seed: int = 0, n_train: int = 20_000, n_val: int = 20
     les poids du meilleur point de validation.
     """
     toy, (x_train, x_val, x_test) = _toy_samples(name, seed, (n_train, n_val, n_test))
-    seed_everything(seed)  # initialisation reproductible des poids
-    model = flows.make_flow(config or flows.FlowConfig())
-    options = {**FLOW_TRAINING, "eval_every": 100, "seed": seed, "desc": f"flot · {name}", **train_overrides}
-    history = train(model, x_train, flows.loss, config=TrainConfig(**options), val_data=x_val)
+    with seeded(derive_seed(seed, "init")):
+        model = flows.make_flow(config or flows.FlowConfig())
+    train_cfg = _config(FLOW_TRAINING, seed, f"flot · {name}", train_overrides, eval_every=100)
+    history = train(model, x_train, flows.loss, config=train_cfg, val_data=x_val)
     return Fit(model, history, ToyData(name, toy, x_train, x_val, x_test))
 
 
@@ -179,10 +190,10 @@ def autoencoder_digits(latent_dim: int = 8, *, hidden: Sequence[int] = (256, 128
         train_overrides: arguments de :class:`genmodels.training.TrainConfig`.
     """
     data = load_digits("unit")
-    seed_everything(seed)
-    model = vae.Autoencoder(64, latent_dim, hidden, output=output)
-    options = {**AUTOENCODER_TRAINING, "seed": seed, "desc": f"auto-encodeur (d={latent_dim})", **train_overrides}
-    history = train(model, data.x_train, vae.ae_loss, config=TrainConfig(**options))
+    with seeded(derive_seed(seed, "init")):
+        model = vae.Autoencoder(64, latent_dim, hidden, output=output)
+    train_cfg = _config(AUTOENCODER_TRAINING, seed, f"auto-encodeur (d={latent_dim})", train_overrides)
+    history = train(model, data.x_train, vae.ae_loss, config=train_cfg)
     return Fit(model, history, data)
 
 
@@ -201,10 +212,10 @@ def vae_toy(name: str = "moons", *, latent_dim: int = 2, hidden: Sequence[int] =
     -L_K ≥ -ln p_θ(x), l'écart de KL qu'on en déduit majore le vrai écart KL(p_data ‖ p_θ).
     """
     toy, (x_train, x_test) = _toy_samples(name, seed, (n_train, n_test))
-    seed_everything(seed)
-    model = vae.VAE(2, latent_dim, hidden, likelihood="gaussian")
-    options = {**VAE_TOY_TRAINING, "seed": seed, "desc": f"VAE · {name}", **train_overrides}
-    history = train(model, x_train, vae.loss, config=TrainConfig(**options))
+    with seeded(derive_seed(seed, "init")):
+        model = vae.VAE(2, latent_dim, hidden, likelihood="gaussian")
+    train_cfg = _config(VAE_TOY_TRAINING, seed, f"VAE · {name}", train_overrides)
+    history = train(model, x_train, vae.loss, config=train_cfg)
     return Fit(model, history, ToyData(name, toy, x_train, None, x_test))
 
 
@@ -254,14 +265,14 @@ def vae_digits(latent_dim: int = 8, *, seed: int = 0, conditional: bool = False,
         train_overrides: arguments de :class:`genmodels.training.TrainConfig`.
     """
     data = load_digits("unit")
-    seed_everything(seed)
-    model = vae.VAE(64, latent_dim, hidden, likelihood=likelihood, n_classes=10 if conditional else None, prior=prior,
-                    n_components=n_components)
+    with seeded(derive_seed(seed, "init")):
+        model = vae.VAE(64, latent_dim, hidden, likelihood=likelihood, n_classes=10 if conditional else None,
+                        prior=prior, n_components=n_components)
     desc = (f"VAE {'conditionnel ' if conditional else ''}"
             f"{'à a priori de mélange ' if prior == 'mixture' else ''}(d={latent_dim})")
-    options = {**VAE_DIGITS_TRAINING, "seed": seed, "desc": desc, **train_overrides}
+    train_cfg = _config(VAE_DIGITS_TRAINING, seed, desc, train_overrides)
     train_data = (data.y_train, data.x_train) if conditional else data.x_train
-    history = train(model, train_data, vae.loss, config=TrainConfig(**options))
+    history = train(model, train_data, vae.loss, config=train_cfg)
     return Fit(model, history, data)
 
 
@@ -299,11 +310,10 @@ def diffusion_toy(name: str, *, seed: int = 0, n_train: int = 50_000, n_test: in
     la même graine.
     """
     toy, (x_train, x_test) = _toy_samples(name, seed, (n_train, n_test))
-    seed_everything(seed)
-    model = diffusion.make_diffusion(config or diffusion.DiffusionConfig(), x_train)
-    options = {**DIFFUSION_TRAINING, "seed": seed, "eval_every": 500, "desc": f"diffusion · {name}",
-               **train_overrides}
-    history = train(model, x_train, diffusion.loss, config=TrainConfig(**options))
+    with seeded(derive_seed(seed, "init")):
+        model = diffusion.make_diffusion(config or diffusion.DiffusionConfig(), x_train)
+    train_cfg = _config(DIFFUSION_TRAINING, seed, f"diffusion · {name}", train_overrides, eval_every=500)
+    history = train(model, x_train, diffusion.loss, config=train_cfg)
     return Fit(model, history, ToyData(name, toy, x_train, None, x_test))
 
 
@@ -315,11 +325,10 @@ def diffusion_digits(*, seed: int = 0, config: diffusion.DiffusionConfig | None 
     réduction est laissée à l'identité.
     """
     data = load_digits("symmetric")
-    seed_everything(seed)
-    model = diffusion.make_diffusion(config or diffusion.DiffusionConfig(dim=64, hidden=256, n_blocks=2))
-    options = {**DIFFUSION_DIGITS_TRAINING, "seed": seed, "eval_every": 500, "desc": "diffusion · chiffres",
-               **train_overrides}
-    history = train(model, data.x_train, diffusion.loss, config=TrainConfig(**options))
+    with seeded(derive_seed(seed, "init")):
+        model = diffusion.make_diffusion(config or diffusion.DiffusionConfig(dim=64, hidden=256, n_blocks=2))
+    train_cfg = _config(DIFFUSION_DIGITS_TRAINING, seed, "diffusion · chiffres", train_overrides, eval_every=500)
+    history = train(model, data.x_train, diffusion.loss, config=train_cfg)
     return Fit(model, history, data)
 
 
@@ -345,14 +354,13 @@ def latent_diffusion_digits(latent_dim: int = 8, *, seed: int = 0, vae_fit: Fit 
     with torch.no_grad():
         z_train = vae_model.encode(data.x_train.to(device)).mean.detach().cpu()
     dim = z_train.shape[1]
-    seed_everything(seed)
     cfg = config or diffusion.DiffusionConfig(dim=dim, hidden=128, n_blocks=2)
     if cfg.dim != dim:
         raise ValueError(f"config.dim = {cfg.dim} ne correspond pas à la dimension du latent du VAE ({dim}).")
-    model = diffusion.make_diffusion(cfg, z_train)
-    options = {**DIFFUSION_DIGITS_TRAINING, "seed": seed, "eval_every": 500, "desc": "diffusion latente",
-               **train_overrides}
-    history = train(model, z_train, diffusion.loss, config=TrainConfig(**options))
+    with seeded(derive_seed(seed, "init")):
+        model = diffusion.make_diffusion(cfg, z_train)
+    train_cfg = _config(DIFFUSION_DIGITS_TRAINING, seed, "diffusion latente", train_overrides, eval_every=500)
+    history = train(model, z_train, diffusion.loss, config=train_cfg)
     return Fit(diffusion.LatentDiffusion(vae_model, model).eval(), history, data)
 
 
@@ -406,14 +414,14 @@ def gan_toy(name: str = "8gaussians", objective: str = "wgan-gp", *, seed: int =
     """
     check_choice("objective", objective, gan.OBJECTIVES)
     toy, (x_train, x_val, x_test) = _toy_samples(name, seed, (n_train, n_val, n_test))
-    seed_everything(seed)
-    model = gan.make_gan(config or gan.GANConfig())
+    with seeded(derive_seed(seed, "init")):
+        model = gan.make_gan(config or gan.GANConfig())
     adv = gan.AdversarialConfig(**{**GAN_ADVERSARIAL[objective], **(adversarial or {})})
-    options = {**GAN_TRAINING[objective], "eval_every": 100, "seed": seed, "desc": f"{objective} · {name}",
-               "restore_best": False, **train_overrides}
+    train_cfg = _config(GAN_TRAINING[objective], seed, f"{objective} · {name}", train_overrides, eval_every=100,
+                        restore_best=False)
     centres, sigma = getattr(toy, "centres", None), getattr(toy, "sigma", None)
-    z_fixed = torch.randn(n_snapshot, model.latent_dim, generator=torch.Generator().manual_seed(seed + 1))
-    z_val = torch.randn(n_val, model.latent_dim, generator=torch.Generator().manual_seed(seed + 2))
+    z_fixed = torch.randn(n_snapshot, model.latent_dim, generator=stream_generator(seed, "snapshot"))
+    z_val = torch.randn(n_val, model.latent_dim, generator=stream_generator(seed, "validation"))
 
     def track(m: gan.GAN, iteration: int) -> dict:
         x_snap = m.generator(z_fixed.to(m.device)).cpu()
@@ -423,7 +431,7 @@ def gan_toy(name: str = "8gaussians", objective: str = "wgan-gp", *, seed: int =
             out["modes"] = modes_covered(x_snap, centres.float(), 3.0 * float(sigma)).covered
         return out
 
-    history = train(model, x_train, config=TrainConfig(**options), stages=gan.make_stages(adv), on_eval=track)
+    history = train(model, x_train, config=train_cfg, stages=gan.make_stages(adv), on_eval=track)
     return Fit(model, history, ToyData(name, toy, x_train, x_val, x_test))
 
 
@@ -432,13 +440,13 @@ def gan_digits(objective: str = "wgan-gp", *, iterations: int = 1000, seed: int 
     """Un petit GAN sur les chiffres 8×8, pixels dans [-1, 1] (``fit.data.to_unit`` les ramène dans [0, 1])."""
     check_choice("objective", objective, gan.OBJECTIVES)
     data = load_digits("symmetric")
-    seed_everything(seed)
-    model = gan.make_gan(config or GAN_DIGITS_CONFIG)
+    with seeded(derive_seed(seed, "init")):
+        model = gan.make_gan(config or GAN_DIGITS_CONFIG)
     adv = gan.AdversarialConfig(**{**GAN_DIGITS_ADVERSARIAL[objective], **(adversarial or {})})
-    options = {"iterations": iterations, "batch_size": batch_size, "lr_schedule": "cosine",
-               "eval_every": max(iterations // 20, 1), "seed": seed, "desc": f"{objective} · chiffres",
-               **train_overrides}
-    history = train(model, data.x_train, config=TrainConfig(**options), stages=gan.make_stages(adv))
+    defaults = {"iterations": iterations, "batch_size": batch_size, "lr_schedule": "cosine",
+                "eval_every": max(iterations // 20, 1)}
+    train_cfg = _config(defaults, seed, f"{objective} · chiffres", train_overrides)
+    history = train(model, data.x_train, config=train_cfg, stages=gan.make_stages(adv))
     return Fit(model, history, data)
 
 
@@ -501,12 +509,11 @@ def flow_matching_toy(name: str, coupling: str = "ot", *, seed: int = 0, n_train
     t_power = FM_T_POWER[coupling] if t_power is None else t_power
     toy, (x_train, x_test) = _toy_samples(name, seed, (n_train, n_test))
     x_train, x_test = x_train.float(), x_test.float()
-    seed_everything(seed)
-    model = flow_matching.make_velocity(config or flow_matching.FMConfig())
-    options = {**FM_TRAINING[coupling], "seed": seed, "desc": f"flow matching ({coupling}) · {name}",
-               **train_overrides}
+    with seeded(derive_seed(seed, "init")):
+        model = flow_matching.make_velocity(config or flow_matching.FMConfig())
+    train_cfg = _config(FM_TRAINING[coupling], seed, f"flow matching ({coupling}) · {name}", train_overrides)
     loss_fn = partial(flow_matching.loss, coupling=coupling, ot_block=ot_block, t_power=t_power)
-    history = train(model, x_train, loss_fn, config=TrainConfig(**options))
+    history = train(model, x_train, loss_fn, config=train_cfg)
     return Fit(model, history, ToyData(name, toy, x_train, None, x_test))
 
 
@@ -525,12 +532,11 @@ def flow_matching_digits(coupling: str = "independent", *, seed: int = 0, hidden
     """
     check_choice("coupling", coupling, flow_matching.COUPLINGS)
     data = load_digits("symmetric")
-    seed_everything(seed)
-    model = flow_matching.make_velocity(flow_matching.FMConfig(dim=64, hidden=tuple(hidden)))
-    options = {**FM_DIGITS_TRAINING, "seed": seed, "desc": f"flow matching ({coupling}) · chiffres",
-               **train_overrides}
+    with seeded(derive_seed(seed, "init")):
+        model = flow_matching.make_velocity(flow_matching.FMConfig(dim=64, hidden=tuple(hidden)))
+    train_cfg = _config(FM_DIGITS_TRAINING, seed, f"flow matching ({coupling}) · chiffres", train_overrides)
     loss_fn = partial(flow_matching.loss, coupling=coupling, ot_block=ot_block, t_power=t_power)
-    history = train(model, data.x_train, loss_fn, config=TrainConfig(**options))
+    history = train(model, data.x_train, loss_fn, config=train_cfg)
     return Fit(model, history, data)
 
 

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from tqdm.std import tqdm
 
-from .utils import check_choice, check_positive_int, get_device, seed_everything
+from .utils import check_choice, check_positive_int, get_device, seeded
 
 __all__ = ["TrainConfig", "Stage", "History", "TrainingDivergedError", "train", "iterate_minibatches", "lr_factor",
            "WeightAverage"]
@@ -76,7 +76,7 @@ class TrainConfig:
     eval_every: int = 100  # période d'enregistrement des pertes et de validation
     patience: int | None = None  # arrêt après `patience` validations sans progrès (None : jamais)
     restore_best: bool = True  # avec validation : recharger les poids du meilleur point
-    seed: int = 0  # graine de l'initialisation et de l'ordre des mini-lots
+    seed: int = 0  # graine des mini-lots et des tirages des pertes (bruit, temps t…) ; pas de l'initialisation
     device: str | None = None  # None : CUDA si disponible, sinon CPU
     progress: bool = True  # barre de progression
     desc: str = "entraînement"  # libellé de la barre de progression
@@ -327,7 +327,12 @@ def train(
         TrainingDivergedError: si une perte devient NaN ou infinie.
     """
     cfg = config or TrainConfig()
-    seed_everything(cfg.seed)
+    with seeded(cfg.seed):  # l'état aléatoire global de l'appelant est rendu à la sortie
+        return _train(model, data, loss_fn, cfg, stages, val_data, val_fn, on_eval)
+
+
+def _train(model, data, loss_fn, cfg, stages, val_data, val_fn, on_eval) -> History:
+    """Corps de :func:`train`, exécuté dans le bloc :func:`genmodels.utils.seeded`."""
     device = get_device(cfg.device)
     model.to(device)
     data = _to(data, device)

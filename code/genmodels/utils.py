@@ -11,7 +11,8 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import torch
 __all__ = [
     "get_device",
     "seed_everything",
+    "seeded",
     "save_checkpoint",
     "load_checkpoint",
     "check_positive_int",
@@ -31,6 +33,7 @@ __all__ = [
     "module_dtype",
     "standard_normal",
     "derive_seed",
+    "stream_generator",
     "as_tensor",
     "Stopwatch",
 ]
@@ -78,6 +81,23 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Bloc où le générateur global de PyTorch (CPU et GPU) part de ``seed``.
+
+    À la sortie du bloc, même sur une exception ou une interruption, l'état global de
+    l'appelant est rendu tel qu'il était (``torch.random.fork_rng``) : un entraînement ou
+    une recette reproductibles ne changent pas les tirages que l'appelant fera ensuite.
+    ``random`` et NumPy ne sont pas touchés (le paquet n'y puise pas).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed doit être un entier positif ou nul, reçu {seed!r}.")
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed))
+        yield
 
 
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -158,6 +178,11 @@ def derive_seed(seed: int, stream: str) -> int:
         raise ValueError(f"stream doit être un nom non vide, reçu {stream!r}.")
     key = [int(b) for b in stream.encode("utf-8")]
     return int(np.random.SeedSequence([seed, *key]).generate_state(1, dtype=np.uint32)[0])
+
+
+def stream_generator(seed: int, stream: str) -> torch.Generator:
+    """Générateur CPU du flux nommé ``stream`` de la graine ``seed`` (voir :func:`derive_seed`)."""
+    return torch.Generator().manual_seed(derive_seed(seed, stream))
 
 
 def check_probability(name: str, value: Any, *, open_left: bool = True) -> float:
