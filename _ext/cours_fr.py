@@ -11,21 +11,34 @@
   ne s'affichent pas sans réseau. On copie le fichier autonome ``tex-svg-full.js`` du
   paquet ``django-static-mathjax`` (MathJax 3.2.2) dans ``_static/mathjax/`` ; la
   configuration (``mathjax_path`` dans ``_config.yml``) pointe vers cette copie.
+* Nombres à la française : les valeurs collées par ``{glue:text}`` passent par
+  :func:`genmodels.reporting.french_number` (virgule décimale, espace fine insécable entre
+  les milliers) au lieu du format de Python ; et la construction signale (avertissement,
+  donc erreur sous ``-W``) tout nombre à point décimal ou tout grand entier sans séparateur
+  écrit dans la prose, hors code, formules, sorties de cellules et liens.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
+from ast import literal_eval
 from pathlib import Path
 
+import myst_nb.ext.glue.crossref as glue_crossref
+import myst_nb.ext.glue.roles as glue_roles
 from docutils import nodes
+from genmodels.reporting import french_number
+from sphinx import addnodes
 from sphinx.errors import ExtensionError
+from sphinx.util import logging
 from sphinx_proof.directive import ProofDirective
 from sphinx_proof.domain import ProofDomain
 from sphinx_proof.nodes import proof_node
 
 MATHJAX_FILE = "tex-svg-full.js"
+LOGGER = logging.getLogger(__name__)
 
 
 class DemonstrationDirective(ProofDirective):
@@ -85,10 +98,73 @@ def offer_executed_notebook(app, pagename, templatename, context, doctree) -> No
     context["ipynb_source"] = f"{pagename}.ipynb"
 
 
+_PYTHON_FORMAT = glue_roles.format_plain_text  # le format d'origine de myst-nb, pour ce qui n'est pas un nombre
+_NUMPY_SCALAR = re.compile(r"^np\.\w+\((?P<value>.*)\)$")  # repr des scalaires NumPy 2 : np.float64(0.5)
+
+
+def french_plain_text(text: str, fmt_spec: str) -> str:
+    """Remplace ``myst_nb.core.variables.format_plain_text`` : un nombre collé s'écrit à la française."""
+    match = _NUMPY_SCALAR.match(text.strip())
+    try:
+        value = literal_eval(match["value"] if match else text)
+    except (SyntaxError, ValueError):
+        value = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not fmt_spec.endswith("s"):
+        return french_number(value, fmt_spec)
+    return _PYTHON_FORMAT(text, fmt_spec)
+
+
+def _install_french_glue() -> None:
+    for module in (glue_roles, glue_crossref):
+        if not hasattr(module, "format_plain_text"):
+            raise ExtensionError(
+                f"{module.__name__} n'a plus de format_plain_text : la version de myst-nb a changé, "
+                "adaptez _ext/cours_fr.py (nombres collés à la française)."
+            )
+        module.format_plain_text = french_plain_text
+
+
+DECIMAL_POINT = re.compile(r"(?<![\w.,/-])[−-]?\d+\.\d+(?![\w.])")
+"""Un nombre écrit avec un point décimal (« 0.5 ») ; pas un numéro de version « 1.4.0 »."""
+LONG_INTEGER = re.compile(r"(?<![\w.,/-])\d{5,}(?![\w.,])")
+"""Un entier de cinq chiffres ou plus sans séparateur des milliers (« 73796 »)."""
+_NOT_PROSE = (nodes.literal, nodes.literal_block, nodes.math, nodes.math_block, nodes.raw, nodes.comment,
+              nodes.reference, nodes.target, nodes.doctest_block, addnodes.pending_xref)
+
+
+def english_numbers(text: str) -> list[str]:
+    """Les nombres de ``text`` écrits à l'anglaise : point décimal, ou grand entier sans séparateur."""
+    return [m.group() for m in DECIMAL_POINT.finditer(text)] + [m.group() for m in LONG_INTEGER.finditer(text)]
+
+
+def _in_prose(node: nodes.Node) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, _NOT_PROSE) or "cell_output" in parent.get("classes", []):
+            return False
+        parent = parent.parent
+    return True
+
+
+def check_french_numbers(app, doctree) -> None:
+    """Signale chaque nombre de la prose écrit à l'anglaise (avertissement : erreur sous ``-W``)."""
+    for text in doctree.findall(nodes.Text):
+        found = english_numbers(text.astext())
+        if found and _in_prose(text):
+            LOGGER.warning(
+                "nombre écrit à l'anglaise dans la prose : %s. Écrivez-le à la française (virgule "
+                "décimale, espace fine insécable entre les milliers) ; pour une valeur calculée, collez-la "
+                "avec glue : elle passe par genmodels.reporting.french_number.",
+                ", ".join(repr(f) for f in found), location=text.parent, type="cours_fr", subtype="nombre",
+            )
+
+
 def setup(app):
     ProofDomain.directives = {**ProofDomain.directives, "proof": DemonstrationDirective}
+    _install_french_glue()
+    app.connect("doctree-read", check_french_numbers)
     app.connect("config-inited", _check_mathjax)
     app.connect("build-finished", _copy_mathjax)
     # avant les boutons d'en-tête de sphinx-book-theme (priorité 501), qui lisent ipynb_source
     app.connect("html-page-context", offer_executed_notebook, priority=500)
-    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "0.3"}
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "0.4"}

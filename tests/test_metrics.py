@@ -117,3 +117,38 @@ def test_digits_classifier_ignores_and_preserves_the_global_random_state():
     assert torch.equal(after, expected)
     for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.equal(pa, pb)
+
+
+def test_metrics_refuse_questions_without_a_meaningful_answer():
+    """Pas de nombre pour une question invalide : zéro tirage, valeurs non finies, mauvaise échelle."""
+    from genmodels import divergences, metrics
+    from genmodels.datasets import get_toy
+
+    toy = get_toy("8gaussians")
+    with pytest.raises(ValueError, match="x doit contenir au moins 1"):
+        metrics.modes_covered(torch.empty(0, 2), toy.centres.float(), 1.0)
+    with pytest.raises(ValueError, match="non finie"):
+        metrics.sliced_wasserstein(torch.full((4, 2), float("nan")), torch.zeros(4, 2))
+    with pytest.raises(ValueError, match="n_projections"):
+        metrics.sliced_wasserstein(torch.zeros(4, 2), torch.zeros(4, 2), n_projections=10**9)
+    images = torch.rand(20, 64)
+    with pytest.raises(ValueError, match=r"images doit être à l'échelle \[0, 1\]"):
+        metrics.digits_frechet_distance(2 * images - 1, images)
+    with pytest.raises(ValueError, match="non finie"):
+        metrics.digits_frechet_distance(images * float("nan"), images)
+    grid = torch.linspace(10, -10, 2001, dtype=torch.float64)
+    normal = torch.distributions.Normal(0.0, 1.0)
+    with pytest.raises(ValueError, match="croissante"):
+        divergences.kl_quadrature(normal.log_prob, normal.log_prob, grid)
+
+
+def test_kl_monte_carlo_with_a_seed_leaves_the_global_generator_alone():
+    from genmodels import divergences
+
+    p, q = torch.distributions.Normal(0.0, 1.0), torch.distributions.Normal(1.0, 1.0)
+    torch.manual_seed(1)
+    expected = torch.rand(3)
+    torch.manual_seed(1)
+    first = divergences.kl_monte_carlo(p, q, 1000, generator_seed=5)
+    assert torch.equal(torch.rand(3), expected)
+    assert divergences.kl_monte_carlo(p, q, 1000, generator_seed=5) == first

@@ -53,7 +53,7 @@ def test_checkpoint_refuses_arbitrary_objects(tmp_path):
     """weights_only=True : un fichier contenant un objet Python quelconque est refusé."""
     path = tmp_path / "evil.pt"
     torch.save({"obj": torch.nn.Linear(2, 2)}, path)  # un module entier, pas un state_dict
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="weights_only=False"):
         gm.load_checkpoint(path)
     with pytest.raises(FileNotFoundError, match="introuvable"):
         gm.load_checkpoint(tmp_path / "absent.pt")
@@ -129,3 +129,49 @@ def test_stopwatch_measures_elapsed_wall_time():
     time.sleep(0.05)
     second = watch.elapsed()
     assert 0.0 <= first < second and second - first >= 0.04
+
+
+def test_checkpoint_save_refuses_what_load_would_refuse_and_names_the_key(tmp_path):
+    history = gm.training.History(iterations=[1])
+    with pytest.raises(TypeError, match=r"obj\['history'\].*History.*asdict"):
+        gm.save_checkpoint({"model": {}, "history": history}, tmp_path / "h.pt")
+    with pytest.raises(TypeError, match=r"obj\['extra'\]\['where'\].*PosixPath"):
+        gm.save_checkpoint({"extra": {"where": tmp_path}}, tmp_path / "p.pt")
+    assert not list(tmp_path.iterdir())  # rien n'est écrit
+    import dataclasses
+
+    path = gm.save_checkpoint({"history": dataclasses.asdict(history), "dtype": torch.float32}, tmp_path / "ok.pt")
+    assert gm.load_checkpoint(path)["history"]["iterations"] == [1]
+
+
+def test_checkpoint_files_have_ordinary_permissions_and_orphans_are_removed(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.pt"
+    orphan = tmp_path / ".ckpt.pt.abc123.tmp"  # reste d'une sauvegarde tuée
+    orphan.write_bytes(b"partiel")
+    gm.save_checkpoint({"step": 1}, path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == (0o666 & ~umask)
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.pt"]
+
+    def failing_save(obj, f):
+        f.write(b"debut")
+        raise OSError("disque plein (simulé)")
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError, match="disque plein"):
+        gm.save_checkpoint({"step": 2}, path)
+    monkeypatch.undo()
+    assert gm.load_checkpoint(path)["step"] == 1 and sorted(os.listdir(tmp_path)) == ["ckpt.pt"]
+
+
+def test_empty_or_truncated_checkpoints_give_a_message_naming_the_file(tmp_path):
+    empty = tmp_path / "vide.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="vide.pt.*vide"):
+        gm.load_checkpoint(empty)
+    full = gm.save_checkpoint({"w": torch.randn(100)}, tmp_path / "plein.pt")
+    cut = tmp_path / "tronque.pt"
+    cut.write_bytes(full.read_bytes()[:200])
+    with pytest.raises(ValueError, match="tronque.pt.*tronqué"):
+        gm.load_checkpoint(cut)

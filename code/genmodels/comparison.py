@@ -39,7 +39,7 @@ from types import ModuleType
 import torch
 
 from . import diffusion, flow_matching, flows, gan, recipes, vae
-from .datasets import DigitsData, get_toy, load_digits
+from .datasets import TOY_DATASETS, DigitsData, get_toy, load_digits
 from .metrics import (
     Density,
     density_score,
@@ -169,6 +169,12 @@ def fit_toy(family: str, name: str, seed: int = 0, budget: Budget = TOY_BUDGET, 
         progress: barre de progression.
     """
     check_choice("family", family, FAMILIES)
+    if _module(family).DENSITY is not None and not get_toy(name).has_log_prob:
+        raise ValueError(
+            f"La densité {name!r} n'a pas de log-densité connue : l'évaluation de {LABELS[family]} (écart de KL) "
+            "échouerait après l'entraînement. Choisissez une densité de genmodels.datasets.TOY_DATASETS qui en a une "
+            f"({', '.join(n for n in TOY_DATASETS if get_toy(n).has_log_prob)})."
+        )
     options = _budget_options(family, budget, f"{LABELS[family]} · {name}", progress)
     return recipes.TOY_RECIPES[family](name, seed=seed, n_train=n_train, **TOY_FIT_OPTIONS.get(family, {}),
                                        **options)

@@ -30,7 +30,7 @@ import torch
 from sklearn.datasets import load_digits as _sk_load_digits
 from sklearn.model_selection import train_test_split
 
-from .utils import as_tensor, check_choice, check_positive_int
+from .utils import MAX_DRAWS, as_tensor, check_choice, check_positive_int
 
 __all__ = [
     "ToyDensity",
@@ -89,7 +89,7 @@ class ToyDensity:
         Returns:
             Tenseur float32 de forme ``(n, 2)`` sur le CPU.
         """
-        n = check_positive_int("n", n)
+        n = check_positive_int("n", n, maximum=MAX_DRAWS)
         return self._sample(n, generator).to(torch.float32)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
@@ -422,7 +422,7 @@ class BimodalConditional:
         Returns:
             ``(y, x)``, deux tenseurs float32 de forme ``(n, 1)``.
         """
-        n = check_positive_int("n", n)
+        n = check_positive_int("n", n, maximum=MAX_DRAWS)
         y = 2 * torch.rand(n, 1, generator=generator) - 1
         return y, self.sample_x_given_y(y, generator=generator)
 

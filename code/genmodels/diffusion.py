@@ -50,8 +50,8 @@ from torch import nn
 from .datasets import ToyDensity
 from .metrics import sliced_wasserstein
 from .nn import ACTIVATIONS as _ACTIVATIONS
-from .utils import (check_choice, check_points, check_positive_int, derive_seed, module_device, module_dtype,
-                    standard_normal, stream_generator)
+from .utils import (MAX_DRAWS, MAX_STEPS, check_choice, check_points, check_positive_int, derive_seed, module_device,
+                    module_dtype, standard_normal, stream_generator)
 
 __all__ = [
     "NoiseSchedule",
@@ -103,7 +103,7 @@ def linear_betas(T: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> to
     Returns:
         Tenseur ``(T,)`` : β_1, …, β_T.
     """
-    T = check_positive_int("T", T)
+    T = check_positive_int("T", T, maximum=MAX_STEPS)
     if not (0 < beta_start <= beta_end < 1):
         raise ValueError(f"Il faut 0 < beta_start ≤ beta_end < 1, reçu beta_start={beta_start!r}, beta_end={beta_end!r}.")
     return torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
@@ -117,7 +117,7 @@ def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Ten
     Returns:
         Tenseur ``(T,)`` en float64 : β_1, …, β_T.
     """
-    T = check_positive_int("T", T)
+    T = check_positive_int("T", T, maximum=MAX_STEPS)
     if not s > 0:
         raise ValueError(f"s doit être un réel > 0, reçu {s!r}.")
     if not (0 < max_beta < 1):
@@ -146,7 +146,7 @@ class NoiseSchedule(nn.Module):
     def __init__(self, T: int = 1000, kind: str = "linear", betas: torch.Tensor | Sequence[float] | None = None) -> None:
         super().__init__()
         if betas is None:
-            T = check_positive_int("T", T)
+            T = check_positive_int("T", T, maximum=MAX_STEPS)
             check_choice("kind", kind, SCHEDULES)
             betas = linear_betas(T) if kind == "linear" else cosine_betas(T)
         else:
@@ -438,7 +438,7 @@ class Diffusion(nn.Module):
 
     def ddim_times(self, n_steps: int) -> list[int]:
         """Sous-suite décroissante τ de {1, …, T} à ``n_steps`` éléments, régulièrement espacés, de T à 1."""
-        n_steps = check_positive_int("n_steps", n_steps)
+        n_steps = check_positive_int("n_steps", n_steps, maximum=MAX_STEPS)
         if n_steps > self.T:
             raise ValueError(f"n_steps doit être ≤ T = {self.T}, reçu {n_steps}.")
         if n_steps == 1:
@@ -487,7 +487,7 @@ def _chain(model: Diffusion | LatentDiffusion) -> Diffusion:
 def _sampler_options(model: Diffusion, n_steps: int | None, sampler: str | None, eta: float,
                      clip: float | None) -> tuple[int, str]:
     """Vérifie les options d'échantillonnage ; renvoie le nombre de pas et l'échantillonneur retenus."""
-    n_steps = check_positive_int("n_steps", model.T if n_steps is None else n_steps)
+    n_steps = check_positive_int("n_steps", model.T if n_steps is None else n_steps, maximum=MAX_STEPS)
     if n_steps > model.T:
         raise ValueError(f"n_steps doit être ≤ T = {model.T}, reçu {n_steps}.")
     if sampler is None:
@@ -518,7 +518,7 @@ def _denoise(model: Diffusion, n: int, generator: torch.Generator | None, n_step
     modèle. Si ``keep`` est donné, garde ``keep`` états régulièrement répartis (sur le CPU,
     dans l'espace des données) ; sinon ``times`` est vide et ``states`` vaut ``None``.
     """
-    n = check_positive_int("n", n)
+    n = check_positive_int("n", n, maximum=MAX_DRAWS)
     n_steps, sampler = _sampler_options(model, n_steps, sampler, eta, clip)
     if keep is not None:
         keep = check_positive_int("keep", keep, minimum=2)
@@ -674,7 +674,7 @@ class DiffusionConfig:
 
     def __post_init__(self) -> None:
         check_positive_int("dim", self.dim)
-        check_positive_int("T", self.T)
+        check_positive_int("T", self.T, maximum=MAX_STEPS)
         check_positive_int("hidden", self.hidden)
         check_positive_int("n_blocks", self.n_blocks)
         check_positive_int("time_dim", self.time_dim, minimum=2)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, MixtureSameFamily, Normal
 
-from .utils import as_tensor, check_positive_int
+from .utils import as_tensor, check_positive_int, seeded
 
 __all__ = [
     "kl_gaussians",
@@ -56,13 +56,19 @@ def kl_gaussians(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1:
 def kl_monte_carlo(p: Distribution, q: Distribution, n: int, generator_seed: int | None = None) -> tuple[float, float]:
     """Estimation de Monte-Carlo KL(p ‖ q) ≈ (1/n) Σ [ln p(x_i) - ln q(x_i)], x_i ~ p.
 
+    Avec ``generator_seed``, les tirages partent de cette graine dans un bloc
+    :func:`genmodels.utils.seeded` (l'état aléatoire global de l'appelant est rendu) ; sans,
+    ils puisent dans le générateur global.
+
     Returns:
         ``(estimation, erreur_type)`` ; l'erreur type décroît en 1/√n.
     """
     n = check_positive_int("n", n, minimum=2)
-    if generator_seed is not None:
-        torch.manual_seed(generator_seed)
-    x = p.sample((n,))
+    if generator_seed is None:
+        x = p.sample((n,))
+    else:
+        with seeded(generator_seed):
+            x = p.sample((n,))
     ratio = (p.log_prob(x) - q.log_prob(x)).double()
     return float(ratio.mean()), float(ratio.std() / math.sqrt(n))
 
@@ -71,6 +77,9 @@ def _check_grid(grid: torch.Tensor) -> torch.Tensor:
     grid = as_tensor("grid", grid, dtype=torch.float64)
     if grid.ndim != 1 or grid.numel() < 3:
         raise ValueError("grid doit être un tenseur 1-D régulier d'au moins 3 points.")
+    if not torch.isfinite(grid).all() or not (grid.diff() > 0).all():
+        raise ValueError("grid doit être finie et strictement croissante (une grille décroissante changerait le signe "
+                         "de l'intégrale) : utilisez par exemple torch.linspace(-10, 10, 2001).")
     return grid
 
 

@@ -66,7 +66,8 @@ from torch import nn
 from .metrics import Density, sliced_wasserstein
 from .nn import ACTIVATIONS as _ACTIVATIONS
 from .nn import MLP
-from .utils import check_choice, check_points, check_positive_int, module_device, module_dtype, standard_normal
+from .utils import (MAX_DRAWS, MAX_STEPS, check_choice, check_points, check_positive_int, module_device, module_dtype,
+                    standard_normal)
 
 __all__ = [
     "PathSample",
@@ -450,7 +451,7 @@ def integrate(field: Field, x0: torch.Tensor, n_steps: int = 20, method: str = "
         :class:`ODESolution`.
     """
     check_points("x0", x0)
-    n_steps = check_positive_int("n_steps", n_steps)
+    n_steps = check_positive_int("n_steps", n_steps, maximum=MAX_STEPS)
     check_choice("method", method, METHODS)
     t_start, t_end = (float(v) for v in t_span)
     if not (math.isfinite(t_start) and math.isfinite(t_end)) or t_start == t_end:
@@ -491,7 +492,7 @@ def sample(model: VelocityField, n: int | None, *, generator: torch.Generator | 
     if x0 is None:
         if n is None:
             raise ValueError("n (nombre de tirages) est requis quand x0 (bruits de départ) n'est pas donné.")
-        n = check_positive_int("n", n)
+        n = check_positive_int("n", n, maximum=MAX_DRAWS)
         x0 = standard_normal((n, model.dim), generator=generator, device=device, dtype=dtype)
     else:
         check_points("x0", x0, model.dim)
@@ -512,7 +513,7 @@ def nfe(model: VelocityField, *, n_steps: int = 20, method: str = "euler") -> in
     C'est ``n_steps`` fois le nombre d'évaluations par pas du schéma (:data:`METHODS`) :
     1 pour Euler, 2 pour le point milieu et Heun, 4 pour RK4.
     """
-    return check_positive_int("n_steps", n_steps) * METHODS[check_choice("method", method, METHODS)]
+    return check_positive_int("n_steps", n_steps, maximum=MAX_STEPS) * METHODS[check_choice("method", method, METHODS)]
 
 
 def sampling_parameters(model: VelocityField) -> int:
@@ -596,7 +597,7 @@ def log_likelihood(field: Field, x: torch.Tensor, n_steps: int = 40, method: str
         :class:`LogLikelihood`.
     """
     check_points("x", x)
-    n_steps = check_positive_int("n_steps", n_steps)
+    n_steps = check_positive_int("n_steps", n_steps, maximum=MAX_STEPS)
     check_choice("method", method, METHODS)
     n, d = x.shape
     probe = None
@@ -725,7 +726,7 @@ def nfe_curve(model: VelocityField, reference: torch.Tensor | Callable[..., torc
         n = reference.shape[0]
     elif not callable(reference):
         raise TypeError("reference doit être un tenseur (n, d) ou un échantillonneur reference(n, generator=g).")
-    n = check_positive_int("n", n)
+    n = check_positive_int("n", n, maximum=MAX_DRAWS)
     per_step = METHODS[method]
     n_steps = sorted({max(1, check_positive_int("nfe", k) // per_step) for k in nfes})
     totals = [0.0] * len(n_steps)

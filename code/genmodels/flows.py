@@ -46,7 +46,8 @@ from torch import nn
 from .metrics import Density
 from .nn import ACTIVATIONS as _ACTIVATIONS
 from .nn import MLP
-from .utils import check_choice, check_points, check_positive_int, module_device, module_dtype, standard_normal
+from .utils import (MAX_DRAWS, check_choice, check_points, check_positive_int, module_device, module_dtype,
+                    standard_normal)
 
 __all__ = [
     "AffineCoupling",
@@ -533,7 +534,7 @@ def sample(model: Flow, n: int, *, generator: torch.Generator | None = None) -> 
     Returns:
         Échantillons ``(n, dim)`` sur le périphérique du flot.
     """
-    n = check_positive_int("n", n)
+    n = check_positive_int("n", n, maximum=MAX_DRAWS)
     z = standard_normal((n, model.dim), generator=generator, device=model.device, dtype=model.dtype)
     return model.inverse(z)[0]
 

@@ -49,7 +49,7 @@ from .metrics import Density
 from .nn import ACTIVATIONS as _ACTIVATIONS
 from .nn import MLP
 from .training import Stage
-from .utils import as_tensor, check_choice, check_positive_int, module_device, standard_normal
+from .utils import MAX_DRAWS, as_tensor, check_choice, check_positive_int, module_device, standard_normal
 
 __all__ = [
     "GANConfig",
@@ -206,7 +206,7 @@ class GAN(nn.Module):
             generator: générateur PyTorch ; z est tiré sur son périphérique puis déplacé
                 (un générateur CPU donne les mêmes nombres pour un modèle sur GPU).
         """
-        n = check_positive_int("n", n)
+        n = check_positive_int("n", n, maximum=MAX_DRAWS)
         return standard_normal((n, self.latent_dim), generator=generator, device=self.device)
 
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from .datasets import load_digits
 from .training import TrainConfig, train
-from .utils import as_tensor, check_positive_int
+from .utils import as_tensor, check_finite, check_positive_int
 
 __all__ = [
     "Density",
@@ -73,8 +73,14 @@ def _check_pair(x, y) -> tuple[torch.Tensor, torch.Tensor]:
     y = as_tensor("y", y)
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
         raise ValueError(f"x et y doivent être de forme (n, d) avec le même d, reçu {tuple(x.shape)} et {tuple(y.shape)}.")
+    check_finite("x", x)
+    check_finite("y", y)
     dtype = torch.promote_types(x.dtype, y.dtype)
     return x.detach().to(dtype=dtype), y.detach().to(device=x.device, dtype=dtype)
+
+
+MAX_PROJECTIONS = 65_536
+"""Nombre maximal de directions de :func:`sliced_wasserstein` (garde de mémoire)."""
 
 
 def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, n_projections: int = 1024, seed: int = 0) -> float:
@@ -94,6 +100,9 @@ def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, n_projections: int = 10
     """
     x, y = _check_pair(x, y)
     n_projections = check_positive_int("n_projections", n_projections)
+    if n_projections > MAX_PROJECTIONS:
+        raise ValueError(f"n_projections={n_projections} dépasse {MAX_PROJECTIONS} : au-delà, la mémoire explose sans "
+                         "gain de précision (l'erreur décroît en 1/√L).")
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x et y doivent avoir le même nombre de points, reçu {x.shape[0]} et {y.shape[0]}.")
     d = x.shape[1]
@@ -299,7 +308,13 @@ def _trained_digits_classifier(seed: int) -> DigitsClassifier:
 @torch.no_grad()
 def digits_features(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """Caractéristiques du classifieur fixe pour des images ``(n, 64)`` à valeurs dans [0, 1]."""
-    images = as_tensor("images", images, dim=64)
+    images = check_finite("images", as_tensor("images", images, dim=64))
+    low, high = float(images.min()), float(images.max())
+    if low < -0.5 or high > 1.5:
+        raise ValueError(
+            f"images doit être à l'échelle [0, 1] (pixels de load_digits('unit')), reçu des valeurs de {low:.3g} à "
+            f"{high:.3g} : ramenez des images de [-1, 1] par data.to_unit(x), ou des pixels 0–16 en les divisant par 16."
+        )
     return digits_classifier(seed).features(images.detach().float().cpu())
 
 
@@ -353,6 +368,8 @@ def modes_covered(x: torch.Tensor, centres: torch.Tensor, radius: float, min_sha
         raise ValueError(f"radius doit être un réel strictement positif, reçu {radius!r}.")
     if not (isinstance(min_share, (int, float)) and 0 < min_share <= 1):
         raise ValueError(f"min_share doit être un réel de ]0, 1], reçu {min_share!r}.")
+    check_finite("x", x)
+    check_finite("centres", centres)
     x = x.detach().double().cpu()
     centres = centres.detach().double().cpu()
     dist, nearest = torch.cdist(x, centres).min(dim=1)

@@ -7,17 +7,23 @@ Aucune n'appelle ``plt.show()`` : les figures restent légendables et « collabl
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
+import matplotlib.scale
 import numpy as np
 import torch
 from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
+from matplotlib.ticker import ScalarFormatter
 
+from .reporting import french_number
 from .utils import as_tensor, check_positive_int
 
 __all__ = [
+    "FrenchFormatter",
+    "use_french_numbers",
     "scatter",
     "density_heatmap",
     "image_grid",
@@ -28,6 +34,35 @@ __all__ = [
     "animate_points",
     "animation_html",
 ]
+
+
+def _french_tick(text: str) -> str:
+    """« 0.5 » → « 0,5 », « 12000 » → « 12 000 » (le signe moins de matplotlib est déjà « − »)."""
+    text = text.replace(",", "").replace(".", ",")
+    return re.sub(r"(?<![\d,])\d{4,}", lambda m: french_number(int(m.group())), text)
+
+
+class FrenchFormatter(ScalarFormatter):
+    """Graduations d'axe linéaire à la française : virgule décimale (« 0,5 »), décalage et facteur compris."""
+
+    def __call__(self, x, pos=None) -> str:
+        return _french_tick(super().__call__(x, pos))
+
+    def get_offset(self) -> str:
+        return _french_tick(super().get_offset())
+
+    def format_data_short(self, value) -> str:
+        return _french_tick(super().format_data_short(value))
+
+
+def use_french_numbers(enable: bool = True) -> None:
+    """Écrit les graduations des axes linéaires à la française dans toutes les figures créées ensuite.
+
+    C'est le but de cette fonction de changer un réglage global de matplotlib : l'échelle
+    linéaire prend :class:`FrenchFormatter` comme formateur par défaut (``enable=False``
+    rend celui de matplotlib). Les chapitres l'appellent dans leur cellule de mise en place.
+    """
+    matplotlib.scale.ScalarFormatter = FrenchFormatter if enable else ScalarFormatter
 
 
 def _ax(ax: Axes | None, figsize=(4, 4)) -> Axes:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from pathlib import Path
 from .metrics import Density
 
 __all__ = [
-    "LABELS", "HTMLTable", "html_table", "fmt", "summarize", "toy_table", "digits_summary", "digits_table",
+    "LABELS", "HTMLTable", "html_table", "NARROW_NBSP", "french_number", "fmt", "summarize", "toy_table", "digits_summary", "digits_table",
     "RESULTS_FILE", "load_results", "CHAPTER_BENCHES", "chapter_targets",
 ]
 
@@ -74,11 +75,60 @@ def html_table(header: Sequence[str], rows: Sequence[Sequence], caption: str = "
     return HTMLTable(list(header), rows, caption)
 
 
+NARROW_NBSP = "\u202f"
+"""Espace fine insécable : séparateur des milliers et espace avant « % » en typographie française."""
+
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def french_number(value: float | int, spec: str = "") -> str:
+    """Le nombre ``value`` écrit à la française selon le format Python ``spec``.
+
+    C'est l'unique formateur des nombres que lit le lecteur (valeurs collées par ``glue``
+    dans la prose, tableaux, graduations des figures) : virgule décimale, espace fine
+    insécable entre les groupes de trois chiffres (dès 1 000), vrai signe moins « − »,
+    notation scientifique écrite « 1,2 × 10⁻³ » et pourcentage « 12,5 % ». ``spec`` est un
+    format de la mini-langue de Python (``".3f"``, ``".1e"``, ``"d"``, ``".0%"``…) ;
+    vide, les entiers s'écrivent tels quels et les réels comme ``str``.
+
+    >>> french_number(0.0431, ".3f"), french_number(73796), french_number(-1.2e-3, ".1e")
+    ('0,043', '73\u202f796', '−1,2 × 10⁻³')
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise TypeError(f"value doit être un nombre, reçu {value!r}.")
+    if not isinstance(value, int):
+        value = float(value)
+    if not isinstance(spec, str):
+        raise TypeError(f"spec doit être un format Python (chaîne), reçu {spec!r}.")
+    kind = spec[-1] if spec else ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {math.inf: "+∞", -math.inf: "−∞"}.get(value, "NaN")
+    if kind in "eE" and kind:
+        mantissa, exponent = format(value, spec).lower().split("e")
+        text = mantissa if int(exponent) == 0 else f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPTS)}"
+        return text.replace(".", ",").replace("-", "−", 1)
+    if kind == "%":
+        return french_number(100 * value, spec[:-1] + "f") + NARROW_NBSP + "%"
+    if kind in ("d", "f", "F", "g", "G", "n", ""):
+        grouped = spec if kind == "n" or "," in spec or "_" in spec else _with_grouping(spec)
+        text = format(value, grouped) if not (kind == "" and isinstance(value, float)) else format(value, ",")
+        return text.replace(",", "\0").replace(".", ",").replace("\0", NARROW_NBSP).replace("-", "−")
+    return format(value, spec)
+
+
+def _with_grouping(spec: str) -> str:
+    """Ajoute le groupement des milliers (« , ») au format ``spec`` ([[fill]align][sign][z][#][0][width][.prec][type])."""
+    match = re.fullmatch(r"(?P<head>(?:.?[<>=^])?[+\- ]?z?#?0?\d*)(?P<tail>(?:\.\d+)?[a-zA-Z%]?)", spec)
+    if match is None:
+        return spec
+    return f"{match['head']},{match['tail']}"
+
+
 def fmt(value: float | None, digits: int = 3) -> str:
-    """Nombre formaté à la française (virgule décimale) ; « — » pour ``None`` ou NaN."""
+    """Nombre formaté à la française avec ``digits`` décimales (:func:`french_number`) ; « — » pour ``None`` ou NaN."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    return f"{value:.{digits}f}".replace(".", ",")
+    return french_number(value, f".{digits}f")
 
 
 # --------------------------------------------------------------------------------------
@@ -149,7 +199,7 @@ def toy_table(summary: Sequence[dict], caption: str = "") -> HTMLTable:
             _spread(s["energy"], 2, 1e3), fmt(s["energy_floor_q95"] * 1e3, 2), kl,
             "—" if s["modes_min"] is None else f"{s['modes_min']}/8",
             fmt(s["train_seconds"], 1) + (" ⏱" if s["time_limited"] else ""), fmt(s["sample_seconds"], 2),
-            str(s["nfe"]), f"{s['params']:,}".replace(",", " "),
+            str(s["nfe"]), french_number(s["params"]),
         ])
     return html_table(header, rows, caption)
 
@@ -175,7 +225,7 @@ def digits_table(summary: Sequence[dict], n_images: int = 1000, caption: str = "
               f"tirage de {n_images} images (s)", "évaluations / tirage", "paramètres"]
     rows = [[LABELS[s["family"]], _spread(s["fd"], 2), fmt(s["floor"], 2), fmt(s["ratio"], 2), fmt(s["baseline"], 2),
              fmt(s["train_seconds"], 1) + (" ⏱" if s["time_limited"] else ""), fmt(s["sample_seconds"], 2),
-             str(s["nfe"]), f"{s['params']:,}".replace(",", " ")] for s in summary]
+             str(s["nfe"]), french_number(s["params"])] for s in summary]
     return html_table(header, rows, caption)
 
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.std import tqdm
@@ -51,6 +52,10 @@ def lr_factor(schedule: str, it: int, total: int, warmup: int = 0) -> float:
     sans redémarrage).
     """
     check_choice("schedule", schedule, _LR_SCHEDULES)
+    total = check_positive_int("total", total)
+    warmup = check_positive_int("warmup", warmup, minimum=0)
+    if isinstance(it, bool) or not isinstance(it, int) or not 1 <= it <= total:
+        raise ValueError(f"it doit être un entier de 1 à total={total}, reçu {it!r}.")
     if it <= warmup:
         return it / warmup
     if schedule == "constant":
@@ -59,7 +64,16 @@ def lr_factor(schedule: str, it: int, total: int, warmup: int = 0) -> float:
 
 
 class TrainingDivergedError(FloatingPointError):
-    """La perte est devenue NaN ou infinie : l'entraînement a divergé."""
+    """La perte, la perte de validation ou un gradient est devenu NaN ou infini : l'entraînement a divergé.
+
+    Comme toute exception levée pendant :func:`train` (interruption comprise), elle porte
+    l'historique jusqu'à la panne dans son attribut ``history`` ; le modèle garde des poids
+    utilisables (voir :func:`train`).
+    """
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass
@@ -89,15 +103,19 @@ class TrainConfig:
         check_positive_int("eval_every", self.eval_every)
         if self.patience is not None:
             check_positive_int("patience", self.patience)
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
+        if not (_is_real(self.lr) and self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr doit être un réel strictement positif, reçu {self.lr!r}.")
         check_positive_int("warmup_iterations", self.warmup_iterations, minimum=0)
         check_choice("lr_schedule", self.lr_schedule, _LR_SCHEDULES)
-        if self.grad_clip is not None and not self.grad_clip > 0:
+        if self.grad_clip is not None and not (_is_real(self.grad_clip) and self.grad_clip > 0):
             raise ValueError(f"grad_clip doit être None ou un réel > 0, reçu {self.grad_clip!r}.")
+        check_positive_int("seed", self.seed, minimum=0)
+        for name in ("restore_best", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} doit être True ou False, reçu {getattr(self, name)!r}.")
         if self.ema_decay is not None and not (isinstance(self.ema_decay, float) and 0 < self.ema_decay < 1):
             raise ValueError(f"ema_decay doit être None ou un réel de ]0, 1[, reçu {self.ema_decay!r}.")
-        if self.max_seconds is not None and not (isinstance(self.max_seconds, (int, float)) and self.max_seconds > 0):
+        if self.max_seconds is not None and not (_is_real(self.max_seconds) and self.max_seconds > 0):
             raise ValueError(f"max_seconds doit être None ou un réel > 0, reçu {self.max_seconds!r}.")
 
 
@@ -194,6 +212,7 @@ class WeightAverage:
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.shadow = [p.detach().clone() for p in self.params]
         self.updates = 0
+        self.swapped = False  # True quand le modèle porte les poids moyennés
 
     @torch.no_grad()
     def update(self) -> None:
@@ -210,6 +229,7 @@ class WeightAverage:
             tmp = p.detach().clone()
             p.copy_(avg)
             avg.copy_(tmp)
+        self.swapped = not self.swapped
 
 
 def _batch_size_of(data: Batch) -> int:
@@ -230,6 +250,52 @@ def _index(data: Batch, idx: torch.Tensor) -> Batch:
 
 def _to(data: Batch, device: torch.device) -> Batch:
     return tuple(t.to(device) for t in data) if isinstance(data, tuple) else data.to(device)
+
+
+def _prepare(name: str, data: Any, device: torch.device, dtype: torch.dtype) -> Batch:
+    """Convertit et vérifie des données de :func:`train` (``name`` : ``"data"`` ou ``"val_data"``).
+
+    Tableaux NumPy et listes deviennent des tenseurs ; les tenseurs réels prennent le type du
+    modèle (``dtype``) et doivent être finis ; les entiers ne sont permis que dans un tuple
+    (étiquettes ``(y, x)``) ; tout est déplacé sur ``device``.
+    """
+    parts = data if isinstance(data, tuple) else (data,)
+    out = []
+    for k, t in enumerate(parts):
+        where = f"{name}[{k}]" if isinstance(data, tuple) else name
+        if not isinstance(t, torch.Tensor):
+            try:
+                t = torch.as_tensor(np.asarray(t))
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise TypeError(f"{where} doit être un tenseur, un tableau NumPy ou une liste de nombres, reçu "
+                                f"{type(t).__name__}.") from exc
+        if t.dim() == 0:
+            raise ValueError(f"{where} doit avoir une première dimension (les exemples), reçu un scalaire.")
+        if t.is_floating_point():
+            t = t.to(device=device, dtype=dtype)
+            bad = int((~torch.isfinite(t)).sum())
+            if bad:
+                raise ValueError(f"{where} contient {bad} valeur(s) non finie(s) (NaN ou ±inf) : nettoyez les données "
+                                 "avant l'entraînement.")
+        elif isinstance(data, tuple) and not t.is_complex():
+            t = t.to(device)
+        else:
+            raise ValueError(f"{where} doit contenir des réels (type flottant), reçu {t.dtype} : convertissez-le, "
+                             "par exemple avec .float() (les entiers ne servent qu'aux étiquettes d'un tuple (y, x)).")
+        out.append(t)
+    data = tuple(out) if isinstance(data, tuple) else out[0]
+    _batch_size_of(data)
+    return data
+
+
+def _grad_norm(params: Sequence[torch.nn.Parameter], clip: float | None) -> float:
+    """Norme euclidienne du gradient de ``params`` (écrêté à ``clip`` si donné, norme d'avant l'écrêtage)."""
+    if clip is not None:
+        return float(torch.nn.utils.clip_grad_norm_(params, clip))
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
 
 
 def iterate_minibatches(data: Batch, batch_size: int, generator: torch.Generator):
@@ -323,10 +389,29 @@ def train(
     dépassé (``history.time_limited``) : un plafond de sécurité pour les budgets égaux des
     bancs d'essai (le calendrier du taux reste calculé sur ``config.iterations``).
 
+    Entrées : ``data`` et ``val_data`` peuvent être des tableaux NumPy ou des listes ; les
+    réels prennent le type du modèle et doivent être finis (sinon ``ValueError`` qui nomme
+    l'argument). Chaque perte doit être un tenseur scalaire fini, et son gradient fini : sinon
+    la mise à jour n'est pas appliquée et :class:`TrainingDivergedError` est levée.
+
+    Pannes : si une exception interrompt l'entraînement (divergence, ``KeyboardInterrupt``…),
+    le modèle est rendu comme en fin normale (mode ``eval()``, poids moyennés avec
+    ``ema_decay``, meilleur point de validation avec ``restore_best``), et l'historique
+    jusqu'à la panne est joint à l'exception (``exc.history``).
+
+    Aléa : tout se passe dans un bloc :func:`genmodels.utils.seeded` ; ``config.seed`` fixe
+    l'ordre des mini-lots et les tirages des pertes (bruits, instants…), pas l'initialisation
+    du modèle (faite avant l'appel), et l'état aléatoire global de l'appelant est rendu à la
+    sortie.
+
     Raises:
-        TrainingDivergedError: si une perte devient NaN ou infinie.
+        TrainingDivergedError: si une perte, une perte de validation ou un gradient devient
+            NaN ou infini.
+        ValueError, TypeError: données ou réglages invalides (le message nomme l'argument).
     """
     cfg = config or TrainConfig()
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"config doit être un genmodels.TrainConfig, reçu {type(cfg).__name__}.")
     with seeded(cfg.seed):  # l'état aléatoire global de l'appelant est rendu à la sortie
         return _train(model, data, loss_fn, cfg, stages, val_data, val_fn, on_eval)
 
@@ -335,11 +420,10 @@ def _train(model, data, loss_fn, cfg, stages, val_data, val_fn, on_eval) -> Hist
     """Corps de :func:`train`, exécuté dans le bloc :func:`genmodels.utils.seeded`."""
     device = get_device(cfg.device)
     model.to(device)
-    data = _to(data, device)
-    _batch_size_of(data)
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.get_default_dtype())
+    data = _prepare("data", data, device, dtype)
     if val_data is not None:
-        val_data = _to(val_data, device)
-        _batch_size_of(val_data)
+        val_data = _prepare("val_data", val_data, device, dtype)
 
     custom_optimizers = stages is not None
     if stages is None:
@@ -374,6 +458,25 @@ def _train(model, data, loss_fn, cfg, stages, val_data, val_fn, on_eval) -> Hist
     ema = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay is not None else None
     start = time.perf_counter()
 
+    def advice(stage: Stage) -> str:
+        if custom_optimizers:
+            lrs = ", ".join(f"{g['lr']:.3g}" for g in stage.optimizer.param_groups)
+            where = f"le taux de l'optimiseur de l'étage « {stage.name} » (actuellement {lrs})"
+        else:
+            where = f"TrainConfig.lr (lr={cfg.lr})"
+        return f"Essayez de réduire {where}, ou un écrêtage du gradient (grad_clip)."
+
+    def finish() -> None:
+        """Rend un modèle utilisable, après la fin normale comme après une panne."""
+        model.eval()
+        if ema is not None and not ema.swapped:
+            ema.swap()  # le modèle rendu porte les poids moyennés
+        if val_data is None:
+            history.best_iteration = history.iterations[-1] if history.iterations else 0
+        elif best_state is not None:
+            model.load_state_dict(best_state)
+        history.seconds = time.perf_counter() - start
+
     def call_on_eval(it: int) -> None:
         model.eval()
         with torch.no_grad():
@@ -398,21 +501,25 @@ def _train(model, data, loss_fn, cfg, stages, val_data, val_fn, on_eval) -> Hist
             for stage in stages:
                 for _ in range(stage.repeat):
                     loss, logged = _as_loss_dict(stage.loss_fn(model, next(batches)), stage.name)
+                    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+                        got = f"forme {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else type(loss).__name__
+                        raise ValueError(f"La perte « {stage.name} » doit être un tenseur scalaire, reçu {got} : "
+                                         "réduisez-la, par exemple avec .mean().")
                     value = float(loss.detach())
                     if not math.isfinite(value):
-                        if custom_optimizers:
-                            lrs = ", ".join(f"{g['lr']:.3g}" for g in stage.optimizer.param_groups)
-                            advice = f"le taux de l'optimiseur de l'étage « {stage.name} » (actuellement {lrs})"
-                        else:
-                            advice = f"TrainConfig.lr (lr={cfg.lr})"
                         raise TrainingDivergedError(
                             f"La perte « {stage.name} » vaut {value} à l'itération {it} : l'entraînement "
-                            f"diverge. Essayez de réduire {advice}, ou un écrêtage du gradient (grad_clip)."
+                            f"diverge. {advice(stage)}"
                         )
                     stage.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
-                    if cfg.grad_clip is not None:
-                        torch.nn.utils.clip_grad_norm_(stage.params, cfg.grad_clip)
+                    norm = _grad_norm(stage.params, cfg.grad_clip)
+                    if not math.isfinite(norm):  # la mise à jour n'est pas appliquée : les poids restent finis
+                        raise TrainingDivergedError(
+                            f"Le gradient de la perte « {stage.name} » n'est pas fini (norme {norm}) à l'itération "
+                            f"{it}, pour une perte finie ({value:.4g}) : la mise à jour n'est pas appliquée. "
+                            f"{advice(stage)}"
+                        )
                     stage.optimizer.step()
                     for k, v in logged.items():  # moyenne sur les répétitions
                         sums[k] = sums.get(k, 0.0) + float(v.detach() if isinstance(v, torch.Tensor) else v) / stage.repeat
@@ -441,6 +548,11 @@ def _train(model, data, loss_fn, cfg, stages, val_data, val_fn, on_eval) -> Hist
                     val = float(val_fn(model, val_data))
                     history.val_iterations.append(it)
                     history.val.append(val)
+                    if not math.isfinite(val):
+                        raise TrainingDivergedError(
+                            f"La perte de validation vaut {val} à l'itération {it} : le modèle ne donne plus de "
+                            f"valeurs finies sur val_data. {advice(stages[0])}"
+                        )
                     postfix["val"] = f"{val:.3g}"
                     improved = math.isfinite(val) and (math.isnan(history.best_val) or val < history.best_val)
                     if improved:
@@ -460,15 +572,14 @@ def _train(model, data, loss_fn, cfg, stages, val_data, val_fn, on_eval) -> Hist
                     break
             if out_of_time:
                 break
+    except BaseException as exc:  # panne ou interruption : modèle utilisable, historique joint à l'exception
+        finish()
+        try:
+            exc.history = history
+        except AttributeError:
+            pass
+        raise
     finally:
         bar.close()
-        model.eval()
-
-    if ema is not None:
-        ema.swap()  # le modèle rendu porte les poids moyennés
-    if val_data is None:
-        history.best_iteration = history.iterations[-1] if history.iterations else 0
-    elif best_state is not None:
-        model.load_state_dict(best_state)
-    history.seconds = time.perf_counter() - start
+    finish()
     return history

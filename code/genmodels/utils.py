@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import pickle
 import random
 import tempfile
 import time
@@ -26,6 +27,8 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "check_positive_int",
+    "MAX_DRAWS",
+    "MAX_STEPS",
     "check_probability",
     "check_choice",
     "check_points",
@@ -35,6 +38,7 @@ __all__ = [
     "derive_seed",
     "stream_generator",
     "as_tensor",
+    "check_finite",
     "Stopwatch",
 ]
 
@@ -100,10 +104,22 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
-def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    """Vérifie qu'un argument est un entier ≥ ``minimum`` et le renvoie."""
+MAX_DRAWS = 5_000_000
+"""Nombre maximal de points tirés d'un coup (garde de mémoire des échantillonneurs)."""
+MAX_STEPS = 100_000
+"""Nombre maximal de pas d'un échantillonneur, d'une EDO ou d'un processus de diffusion."""
+
+
+def check_positive_int(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
+    """Vérifie qu'un argument est un entier de [``minimum``, ``maximum``] et le renvoie.
+
+    ``maximum`` est une garde de taille : l'erreur tombe avant toute allocation.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} doit être un entier ≥ {minimum}, reçu {value!r}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}={value} dépasse la limite de {maximum} : la mémoire ou le temps demandés seraient "
+                         "déraisonnables ; procédez par paquets plus petits.")
     return int(value)
 
 
@@ -218,27 +234,79 @@ def as_tensor(name: str, x: Any, *, dim: int | None = None, dtype: torch.dtype |
     return x
 
 
+def check_finite(name: str, x: torch.Tensor, *, min_rows: int = 1) -> torch.Tensor:
+    """Vérifie qu'un tenseur a au moins ``min_rows`` lignes et des valeurs toutes finies, et le renvoie."""
+    if x.ndim == 0 or x.shape[0] < min_rows:
+        rows = "aucune" if x.ndim == 0 else x.shape[0]
+        raise ValueError(f"{name} doit contenir au moins {min_rows} point(s), reçu {rows} (forme {tuple(x.shape)}).")
+    if x.is_floating_point() or x.is_complex():
+        bad = int((~torch.isfinite(x)).sum())
+        if bad:
+            raise ValueError(f"{name} contient {bad} valeur(s) non finie(s) (NaN ou ±inf) : aucune mesure n'a de sens.")
+    return x
+
+
+_CHECKPOINT_LEAVES = (torch.Tensor, int, float, bool, str, bytes, type(None), torch.dtype, torch.device, torch.Size)
+
+
+def _check_weights_only(obj: Any, where: str) -> None:
+    """Refuse à l'enregistrement ce que ``torch.load(weights_only=True)`` refuserait au chargement."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if not isinstance(key, (str, int)):
+                raise TypeError(f"{where} : clé {key!r} de type {type(key).__name__} ; seules les clés str ou int "
+                                "sont permises.")
+            _check_weights_only(value, f"{where}[{key!r}]")
+    elif isinstance(obj, (list, tuple)) and type(obj) in (list, tuple):
+        for k, value in enumerate(obj):
+            _check_weights_only(value, f"{where}[{k}]")
+    elif not isinstance(obj, _CHECKPOINT_LEAVES):
+        hint = {"History": "dataclasses.asdict(history)", "TrainConfig": "dataclasses.asdict(config)",
+                "ndarray": "torch.from_numpy(tableau)"}.get(type(obj).__name__, "str(…) ou un tenseur")
+        raise TypeError(
+            f"{where} est de type {type(obj).__name__}, que torch.load(weights_only=True) refuserait au "
+            f"chargement : enregistrez des tenseurs, nombres, chaînes, listes et dictionnaires (par exemple {hint})."
+        )
+
+
+def _remove_orphans(path: Path) -> None:
+    """Supprime les fichiers temporaires laissés par une sauvegarde tuée (``.nom.*.tmp``)."""
+    for orphan in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            orphan.unlink()
+        except OSError:
+            pass
+
+
 def save_checkpoint(obj: dict[str, Any], path: str | os.PathLike) -> Path:
     """Enregistre un dictionnaire (``state_dict``, historique…) de façon atomique.
 
     Le fichier est d'abord écrit dans un fichier temporaire du même dossier, puis
-    renommé : une interruption ne laisse jamais un point de sauvegarde à moitié écrit.
+    renommé : une interruption ne laisse jamais un point de sauvegarde à moitié écrit (et
+    les fichiers temporaires d'une sauvegarde tuée sont supprimés à la suivante). Le contenu
+    est vérifié *avant* l'écriture : ce qui s'enregistre se recharge avec
+    :func:`load_checkpoint` (``weights_only=True``). Le fichier a les permissions ordinaires
+    (celles que donne le masque ``umask``).
 
     Args:
-        obj: dictionnaire de tenseurs et de types simples (chargeable avec
-            ``weights_only=True``).
+        obj: dictionnaire de tenseurs, nombres, chaînes, listes et dictionnaires.
         path: chemin du fichier à écrire ; le dossier est créé au besoin.
     """
     if not isinstance(obj, dict):
         raise TypeError(f"obj doit être un dictionnaire (par exemple model.state_dict()), reçu {type(obj).__name__}.")
+    _check_weights_only(obj, "obj")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -256,7 +324,17 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device | 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Point de sauvegarde introuvable : {path}")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    if path.stat().st_size == 0:
+        raise ValueError(f"Le point de sauvegarde {path} est vide (sauvegarde interrompue ?).")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(
+            f"{path} contient des objets que le chargement sûr (weights_only=True) refuse : {exc}. S'il vient d'une "
+            "source de confiance, chargez-le avec torch.load(..., weights_only=False) ; sinon, ne l'ouvrez pas."
+        ) from exc
+    except (EOFError, RuntimeError) as exc:
+        raise ValueError(f"{path} n'est pas un point de sauvegarde lisible (fichier tronqué ou corrompu) : {exc}") from exc
 
 
 class Stopwatch:

@@ -61,7 +61,7 @@ from torch.nn import functional as F
 from .datasets import DigitsData
 from .metrics import Density, digits_frechet_distance
 from .nn import MLP
-from .utils import as_tensor, check_choice, check_positive_int, module_device, module_dtype, standard_normal
+from .utils import MAX_DRAWS, as_tensor, check_choice, check_positive_int, module_device, module_dtype, standard_normal
 
 __all__ = [
     # auto-encodeur
@@ -330,7 +330,7 @@ class VAE(nn.Module):
         Les tirages aléatoires sont faits sur le périphérique de ``generator`` (CPU par défaut
         si aucun générateur n'est donné et que le modèle est sur CPU).
         """
-        n = check_positive_int("n", n)
+        n = check_positive_int("n", n, maximum=MAX_DRAWS)
         where = generator.device if generator is not None else self.device
         eps = standard_normal((n, self.latent_dim), generator=generator, device=self.device, dtype=module_dtype(self))
         if self.prior == "normal":
@@ -393,6 +393,12 @@ class VAE(nn.Module):
             z2 = ((x - decoded.mean) * torch.exp(-decoded.log_scale)).square()
             return (-0.5 * z2 - decoded.log_scale - 0.5 * _LOG_2PI).sum(dim=-1)
         logits = decoded.logits
+        if bool(((x < -1e-6) | (x > 1 + 1e-6)).any()):
+            raise ValueError(
+                f"x doit être à l'échelle [0, 1] pour la loi {self.likelihood!r} du décodeur (pixels de "
+                f"load_digits('unit')), reçu des valeurs de {float(x.min()):.3g} à {float(x.max()):.3g} : divisez des "
+                "pixels 0–16 par 16, ou 0–255 par 255."
+            )
         if self.likelihood == "bernoulli":
             return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(dim=-1)
         n = self.binomial_trials
@@ -581,7 +587,7 @@ def sample(model: VAE, n: int, *, generator: torch.Generator | None = None, y=No
     Returns:
         ``(n, data_dim)`` sur le périphérique du modèle.
     """
-    n = check_positive_int("n", n)
+    n = check_positive_int("n", n, maximum=MAX_DRAWS)
     check_choice("mode", mode, MODES)
     z = model.sample_prior(n, generator=generator)
     return _decode_latents(model, z, y, mode, generator)
@@ -661,7 +667,7 @@ class GaussianBaseline:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n images ``(n, D)`` en float32, dans [0, 1]."""
-        n = check_positive_int("n", n)
+        n = check_positive_int("n", n, maximum=MAX_DRAWS)
         eps = torch.randn(n, self.mean.shape[0], generator=generator, dtype=torch.float64)
         x = self.mean + eps @ self.dist.scale_tril.T
         return x.clamp(0, 1).float()
