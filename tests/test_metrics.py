@@ -152,3 +152,110 @@ def test_kl_monte_carlo_with_a_seed_leaves_the_global_generator_alone():
     first = divergences.kl_monte_carlo(p, q, 1000, generator_seed=5)
     assert torch.equal(torch.rand(3), expected)
     assert divergences.kl_monte_carlo(p, q, 1000, generator_seed=5) == first
+
+
+# --- Précision et rappel (Kynkäänniemi et al., 2019) ---
+
+
+def _precision_recall_numpy(real: np.ndarray, generated: np.ndarray, k: int) -> tuple[float, float]:
+    """Référence directe : toutes les distances d'un coup, rayon = k-ième voisin hors du point lui-même."""
+
+    def dist(a, b):
+        return np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
+
+    def radii(a):
+        d = dist(a, a)
+        np.fill_diagonal(d, np.inf)
+        return np.sort(d, axis=1)[:, k - 1]
+
+    precision = np.mean((dist(generated, real) <= radii(real)[None, :]).any(axis=1))
+    recall = np.mean((dist(real, generated) <= radii(generated)[None, :]).any(axis=1))
+    return float(precision), float(recall)
+
+
+def test_precision_recall_of_identical_and_of_disjoint_clouds():
+    x = torch.randn(300, 2, generator=torch.Generator().manual_seed(0))
+    same = metrics.precision_recall(x, x.clone())
+    assert (same.precision, same.recall, same.k) == (1.0, 1.0, 3)  # chaque point est au centre d'une boule
+    # à 100 écarts-types l'un de l'autre, aucune boule (rayon < 1) ne touche l'autre nuage
+    far = metrics.precision_recall(x, torch.randn(300, 2, generator=torch.Generator().manual_seed(1)) + 100.0)
+    assert (far.precision, far.recall) == (0.0, 0.0)
+
+
+def test_precision_recall_see_mode_collapse():
+    """Deux amas réels éloignés ; le modèle n'en produit qu'un.
+
+    Les tirages suivent exactement la loi d'un amas réel : seuls ceux des queues sortent de la
+    réunion des boules (pour deux échantillons de même loi en 2-D, k = 3 et 2 000 points, les deux
+    parts valent environ 0,98, de 0,977 à 0,985 sur cinq graines), d'où la précision ≥ 0,95.
+    Les vrais points de l'autre amas, à 20 écarts-types, ne sont couverts par aucune boule : le
+    rappel est au plus 1/2 et vaut environ 0,98/2 ≈ 0,49 (de 0,485 à 0,494), d'où [0,45 ; 0,5].
+    """
+    g = torch.Generator().manual_seed(0)
+    left, right = torch.tensor([-10.0, 0.0]), torch.tensor([10.0, 0.0])
+    real = torch.cat([torch.randn(1000, 2, generator=g) + left, torch.randn(1000, 2, generator=g) + right])
+    collapsed = torch.randn(2000, 2, generator=g) + left
+    pr = metrics.precision_recall(real, collapsed)
+    assert pr.precision >= 0.95
+    assert 0.45 <= pr.recall <= 0.5
+    full = metrics.precision_recall(real, torch.cat([collapsed[:1000], torch.randn(1000, 2, generator=g) + right]))
+    assert full.recall >= 0.95 and full.precision >= 0.95  # le modèle complet retrouve le rappel
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_precision_recall_matches_a_brute_force_reference(k, monkeypatch):
+    """Nuages de tailles et de lois différentes (décalés), en 3-D ; paquets minuscules pour éprouver le découpage."""
+    rng = np.random.default_rng(k)
+    real = rng.normal(size=(60, 3))
+    generated = rng.normal(size=(45, 3)) + np.array([2.0, 0.0, 0.0])
+    expected = _precision_recall_numpy(real, generated, k)
+    assert all(0.0 < v < 1.0 for v in expected)  # un cas qui n'est pas trivial
+    pr = metrics.precision_recall(torch.from_numpy(real), torch.from_numpy(generated), k=k)
+    assert (pr.precision, pr.recall) == pytest.approx(expected, abs=1e-12)
+    monkeypatch.setattr(metrics, "_PR_CHUNK_ELEMENTS", 7 * 60)  # paquets de 7 lignes (ou 9)
+    chunked = metrics.precision_recall(torch.from_numpy(real).float(), torch.from_numpy(generated).float(), k=k)
+    assert (chunked.precision, chunked.recall) == pytest.approx(expected, abs=1e-12)
+
+
+def test_precision_recall_bad_inputs():
+    x, y = torch.randn(10, 2), torch.randn(10, 2)
+    with pytest.raises(ValueError, match="k doit être un entier ≥ 1"):
+        metrics.precision_recall(x, y, k=0)
+    with pytest.raises(ValueError, match="même d"):
+        metrics.precision_recall(x, torch.randn(10, 3))
+    with pytest.raises(ValueError, match=r"real doit être de forme \(n, d\)"):
+        metrics.precision_recall(torch.randn(10), y)
+    nan = y.clone()
+    nan[3, 1] = float("nan")
+    with pytest.raises(ValueError, match="generated contient 1 valeur"):
+        metrics.precision_recall(x, nan)
+    with pytest.raises(ValueError, match=r"real doit contenir au moins k \+ 1 = 4 points"):
+        metrics.precision_recall(x[:3], y)
+    with pytest.raises(ValueError, match=r"generated doit contenir au moins k \+ 1 = 11 points"):
+        metrics.precision_recall(torch.randn(12, 2), y, k=10)
+    with pytest.raises(ValueError, match=r"reference doit être de forme \(batch, 64\)"):
+        metrics.digits_precision_recall(torch.rand(10, 64), torch.rand(10, 8))
+
+
+def test_digits_precision_recall_of_real_and_of_grey_images():
+    data = load_digits("unit")
+    real = metrics.digits_precision_recall(data.x_test, data.x_train)
+    assert real.precision > 0.8 and real.recall > 0.8
+    grey = metrics.digits_precision_recall(torch.full((360, 64), 0.5), data.x_train)
+    assert grey.recall < 0.1  # une seule image répétée ne couvre pas les chiffres
+
+
+def test_nll_standard_error_is_the_spread_of_the_estimate():
+    """Erreur type de la NLL : s / √N, qui mesure bien la dispersion de la NLL d'un échantillon à l'autre."""
+    toy = get_toy("8gaussians")
+    x = sample_toy("8gaussians", 1000, seed=0).double()
+    nll, se = metrics.negative_log_likelihood(toy.log_prob, x, batch_size=300)
+    values = -toy.log_prob(x)
+    assert nll == pytest.approx(float(values.mean()), rel=1e-12)
+    assert se == pytest.approx(float(values.std()) / math.sqrt(1000), rel=1e-12)
+    # 200 échantillons de test indépendants de taille 100 : l'écart-type des 200 NLL vaut l'erreur
+    # type moyenne, à l'erreur d'estimation d'un écart-type sur 200 valeurs près (≈ 1/√400 = 5 %)
+    g = torch.Generator().manual_seed(1)
+    runs = [metrics.negative_log_likelihood(toy.log_prob, toy.sample(100, generator=g)) for _ in range(200)]
+    spread = float(np.std([r[0] for r in runs], ddof=1))
+    assert spread == pytest.approx(float(np.mean([r[1] for r in runs])), rel=0.2)

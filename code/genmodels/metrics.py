@@ -7,6 +7,8 @@
   entre deux échantillons indépendants de la vraie loi, de même taille).
 * Chiffres 8×8 : distance de Fréchet dans l'espace des caractéristiques d'un
   classifieur fixe entraîné sur les chiffres (l'analogue du FID).
+* Précision et rappel (Kynkäänniemi et al., 2019) : fidélité et couverture mesurées
+  séparément, par des boules des k plus proches voisins.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ __all__ = [
     "digits_classifier",
     "digits_features",
     "digits_frechet_distance",
+    "PrecisionRecall",
+    "precision_recall",
+    "digits_precision_recall",
     "ModeCoverage",
     "modes_covered",
 ]
@@ -325,6 +330,125 @@ def digits_frechet_distance(generated: torch.Tensor, reference: torch.Tensor, se
     référence naïve (une gaussienne ajustée aux pixels).
     """
     return frechet_distance(digits_features(generated, seed), digits_features(reference, seed))
+
+
+@dataclass(frozen=True)
+class PrecisionRecall:
+    """Précision et rappel d'un modèle génératif (Kynkäänniemi et al., 2019).
+
+    Attributes:
+        precision: part des tirages qui tombent dans la variété estimée des vraies données
+            (fidélité).
+        recall: part des vraies données qui tombent dans la variété estimée des tirages
+            (couverture).
+        k: rang du voisin qui fixe le rayon des boules.
+    """
+
+    precision: float
+    recall: float
+    k: int
+
+
+_PR_CHUNK_ELEMENTS = 4_000_000
+"""Nombre de distances (float64) calculées d'un coup par :func:`precision_recall` (≈ 32 Mo)."""
+
+
+def _check_cloud(name: str, x, k: int) -> torch.Tensor:
+    """Nuage ``(n, d)`` fini d'au moins k + 1 points, rendu en float64 sur CPU."""
+    x = as_tensor(name, x)
+    if x.ndim != 2:
+        raise ValueError(f"{name} doit être de forme (n, d), reçu {tuple(x.shape)}.")
+    if x.shape[0] < k + 1:
+        raise ValueError(f"{name} doit contenir au moins k + 1 = {k + 1} points (chaque point a besoin de k = {k} "
+                         f"voisins parmi les autres), reçu {x.shape[0]}.")
+    return check_finite(name, x).detach().double().cpu()
+
+
+def _chunk_rows(n_columns: int) -> int:
+    return max(1, _PR_CHUNK_ELEMENTS // max(1, n_columns))
+
+
+def _knn_radii(points: torch.Tensor, k: int) -> torch.Tensor:
+    """Distance de chaque point à son k-ième plus proche voisin parmi les *autres* points."""
+    n = points.shape[0]
+    step = _chunk_rows(n)
+    radii = []
+    for start in range(0, n, step):
+        block = torch.cdist(points[start : start + step], points, compute_mode="donot_use_mm_for_euclid_dist")
+        rows = torch.arange(block.shape[0])
+        block[rows, rows + start] = math.inf  # le point lui-même n'est pas son propre voisin
+        radii.append(block.topk(k, dim=1, largest=False).values[:, -1])
+    return torch.cat(radii)
+
+
+def _share_inside(queries: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -> float:
+    """Part des ``queries`` à distance ≤ rayon d'au moins un centre."""
+    step = _chunk_rows(centres.shape[0])
+    inside = 0
+    for start in range(0, queries.shape[0], step):
+        block = torch.cdist(queries[start : start + step], centres, compute_mode="donot_use_mm_for_euclid_dist")
+        inside += int((block <= radii[None, :]).any(dim=1).sum())
+    return inside / queries.shape[0]
+
+
+def _precision_recall(real: torch.Tensor, generated: torch.Tensor, k: int) -> PrecisionRecall:
+    precision = _share_inside(generated, real, _knn_radii(real, k))
+    recall = _share_inside(real, generated, _knn_radii(generated, k))
+    return PrecisionRecall(precision, recall, k)
+
+
+def precision_recall(real: torch.Tensor, generated: torch.Tensor, k: int = 3) -> PrecisionRecall:
+    """Précision et rappel par boules des k plus proches voisins (Kynkäänniemi et al., 2019).
+
+    Chaque vrai point r porte une boule de rayon ρ_k(r), distance à son k-ième plus
+    proche voisin parmi les *autres* vrais points ; la réunion de ces boules estime la
+    variété des données. De même, chaque tirage g porte une boule de rayon ρ_k(g) calculé
+    parmi les autres tirages. Alors, avec n vrais points et m tirages :
+
+        précision = (1/m) Σ_j 1[ ∃ i : ‖g_j - r_i‖ ≤ ρ_k(r_i) ],
+        rappel    = (1/n) Σ_i 1[ ∃ j : ‖r_i - g_j‖ ≤ ρ_k(g_j) ].
+
+    La précision mesure la fidélité (les tirages sont-ils plausibles ?), le rappel la
+    couverture (la loi des données est-elle entièrement produite ?) : un modèle effondré
+    sur une partie des modes garde une bonne précision mais perd du rappel.
+
+    Les distances sont calculées en float64 sur CPU, par paquets (quelques dizaines de
+    mégaoctets au plus, quelle que soit la taille des nuages).
+
+    Args:
+        real: vrais points ``(n, d)``, n ≥ k + 1.
+        generated: tirages du modèle ``(m, d)``, m ≥ k + 1, même d.
+        k: rang du voisin qui fixe les rayons (entier ≥ 1 ; 3 dans l'article).
+
+    Returns:
+        :class:`PrecisionRecall`, deux parts dans [0, 1].
+    """
+    k = check_positive_int("k", k)
+    real = _check_cloud("real", real, k)
+    generated = _check_cloud("generated", generated, k)
+    if real.shape[1] != generated.shape[1]:
+        raise ValueError(f"real et generated doivent avoir le même d (nombre de colonnes), reçu {tuple(real.shape)} "
+                         f"et {tuple(generated.shape)}.")
+    return _precision_recall(real, generated, k)
+
+
+def digits_precision_recall(generated: torch.Tensor, reference: torch.Tensor, k: int = 3, seed: int = 0) -> PrecisionRecall:
+    """Précision et rappel de chiffres générés, dans l'espace des caractéristiques du classifieur fixe.
+
+    Comme :func:`digits_frechet_distance` : les images ``(n, 64)`` à valeurs dans [0, 1]
+    passent par :func:`digits_features`, puis :func:`precision_recall` compare les
+    caractéristiques des images générées à celles des images de référence.
+
+    Args:
+        generated: images générées ``(m, 64)`` dans [0, 1], m ≥ k + 1.
+        reference: vraies images ``(n, 64)`` dans [0, 1], n ≥ k + 1 (par exemple les images de test).
+        k: rang du voisin qui fixe les rayons (entier ≥ 1).
+        seed: graine du classifieur fixe.
+    """
+    k = check_positive_int("k", k)
+    generated = _check_cloud("generated", as_tensor("generated", generated, dim=64), k)
+    reference = _check_cloud("reference", as_tensor("reference", reference, dim=64), k)
+    return _precision_recall(digits_features(reference, seed).double(), digits_features(generated, seed).double(), k)
 
 
 @dataclass(frozen=True)
