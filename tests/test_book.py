@@ -202,3 +202,36 @@ def test_executed_notebook_is_offered_for_download(tmp_path):
     page = {"sourcename": "chapters/notations.md"}  # page sans code : pas de carnet
     cours_fr.offer_executed_notebook(app, "chapters/notations", "page.html", page, None)
     assert "ipynb_source" not in page
+
+
+def test_index_presents_every_numbered_chapter_and_the_annexes_of_measures_and_notations():
+    """La page d'accueil renvoie à chaque chapitre de _toc.yml (par son étiquette chap:…) et aux annexes."""
+    index = (ROOT / "index.md").read_text(encoding="utf-8")
+    for f in _toc_files():
+        text = (ROOT / f"{f}.md").read_text(encoding="utf-8")
+        label = re.search(r"^\((chap:[\w-]+)\)=$", text, re.M)
+        if label:
+            assert f"{{ref}}`{label.group(1)}`" in index, f"index.md ne présente pas {f} ({label.group(1)})"
+    for annex in ("annexe:mesures", "annexe:notations"):
+        assert f"{{ref}}`{annex}`" in index
+
+
+def _prose(text: str) -> str:
+    """Le texte d'une page sans cellules de code, blocs, formules, code en ligne, rôles ni options."""
+    text = re.sub(r"^---\n.*?\n---\n", "", text, flags=re.S)
+    text = re.sub(r"^(`{3,}|:{3,}).*?^\1\s*$", lambda m: "\n" * m.group().count("\n"), text, flags=re.S | re.M)
+    text = re.sub(r"\$\$.*?\$\$", lambda m: "\n" * m.group().count("\n"), text, flags=re.S)
+    text = re.sub(r"\$[^$\n]*\$|`[^`\n]*`|\]\([^)]*\)", "", text)
+    return "\n".join(line for line in text.splitlines() if not line.startswith(":"))
+
+
+@pytest.mark.parametrize("path", CHAPTERS + [ROOT / "index.md"], ids=lambda p: p.name)
+def test_prose_writes_numbers_the_french_way(path):
+    """Même contrôle que l'extension du livre (qui fait échouer la construction), sur le source."""
+    sys.path.insert(0, str(ROOT / "_ext"))
+    try:
+        import cours_fr
+    finally:
+        sys.path.pop(0)
+    found = cours_fr.english_numbers(_prose(path.read_text(encoding="utf-8")))
+    assert not found, f"{path.name} : nombres écrits à l'anglaise dans la prose : {found}"

@@ -179,6 +179,9 @@ def test_committed_benchmark_results_cover_every_family_and_dataset():
     assert cells == {(d, f) for d in ("8gaussians", "checkerboard", "moons", "rings") for f in cmp.FAMILIES}
     assert all(s["seeds"] == results["meta"]["seeds"] for s in results["summary"])
     assert {s["family"] for s in results["digits_summary"]} == set(cmp.DIGITS_BUDGET.iterations)
+    for s in results["digits_summary"]:  # protocole des chiffres : FD, précision et rappel
+        assert 0 <= s["precision"]["mean"] <= 1 and 0 <= s["recall"]["mean"] <= 1
+        assert s["floor_precision"] > 0.8 and s["floor_recall"] > 0.8
     for s in results["summary"]:
         assert s["sw2_ratio"] == pytest.approx(s["sw2"]["mean"] / results["floors"][s["dataset"]]["sw2_mean"])
         module = cmp.FAMILY_MODULES[s["family"]]
@@ -215,3 +218,17 @@ def test_flow_matching_targets_compare_both_couplings(tmp_path):
     assert verdict == {("8gaussians", "KL"): "oui", ("8gaussians", "SW2"): "oui", ("checkerboard", "SW2"): "oui",
                        ("moons", "KL"): "oui", ("moons", "SW2"): "non"}
     assert all("indépendant" in r[2] and "OT" in r[2] for r in rows)
+
+
+def test_digits_reference_reports_fd_precision_and_recall_and_the_table_shows_them():
+    ref = cmp.digits_reference(n=300, n_floor=2)
+    assert ref.floor < ref.baseline  # de vraies images sont plus proches du test qu'une gaussienne
+    assert ref.floor_precision > 0.8 and ref.floor_recall > 0.8
+    assert 0 <= ref.baseline_precision <= 1 and 0 <= ref.baseline_recall <= 1
+    row = {"family": "vae", "seed": 0, "fd": 3.0, "precision": 0.9, "recall": 0.7, "train_seconds": 1.0,
+           "time_limited": False, "sample_seconds": 0.1, "nfe": 1, "params": 12345}
+    summary = rep.digits_summary([row, {**row, "seed": 1, "recall": 0.5}], ref.as_dict())
+    assert summary[0]["recall"]["mean"] == pytest.approx(0.6)
+    table = rep.digits_table(summary)
+    assert [r[0] for r in table.rows] == ["VAE", "Vraies images (plancher)", "Gaussienne ajustée aux pixels"]
+    assert table.rows[0][3] == "0,90 (0,90–0,90)" and table.rows[0][4] == "0,60 (0,50–0,70)"

@@ -400,3 +400,22 @@ def test_toy_recipe_draws_train_then_test_points_with_the_seed():
     assert isinstance(fit.model, fm.VelocityField) and fit.history.iterations[-1] == 3
     assert recipes.FM_T_POWER == {"independent": 2.0, "ot": 1.0}
     assert set(recipes.FM_TRAINING) == set(fm.COUPLINGS)
+
+
+def test_ddpm_forward_process_is_a_gaussian_path_with_signal_and_noise_coefficients():
+    """Chapitre 08, « Lien avec la diffusion » : aux instants t = 1 - τ/T, z_τ = a_t x1 + b_t x0 avec
+    a_t = √ᾱ_τ, b_t = √(1 - ᾱ_τ), a_t² + b_t² = 1 ; le chemin droit a a_t + b_t = 1. Sur des données
+    réduites, la variance de x_t vaut a_t² + b_t² = 1 tout le long du chemin de la diffusion."""
+    model = gm.diffusion.make_diffusion(gm.diffusion.DiffusionConfig(dim=2, T=100))
+    g = torch.Generator().manual_seed(0)
+    x1, x0 = torch.randn(50_000, 2, generator=g), torch.randn(50_000, 2, generator=g)
+    for tau in (1, 30, 70, 100):
+        ab = float(model.schedule.at("alpha_bars", torch.tensor([tau]), x1[:1]).flatten()[0])
+        a, b = math.sqrt(ab), math.sqrt(1 - ab)
+        z = model.q_sample(x1, tau, noise=x0)
+        assert torch.allclose(z, a * x1 + b * x0, atol=1e-6)
+        assert a**2 + b**2 == pytest.approx(1.0)
+        assert z.var(0).mean().item() == pytest.approx(1.0, abs=0.02)
+    t = torch.rand(100, generator=g)
+    path = fm.conditional_path(x1[:100], x0[:100], t)
+    assert torch.allclose(path.xt, t[:, None] * x1[:100] + (1 - t)[:, None] * x0[:100], atol=1e-6)

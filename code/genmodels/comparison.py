@@ -41,9 +41,11 @@ import torch
 from . import diffusion, flow_matching, flows, gan, recipes, vae
 from .datasets import TOY_DATASETS, DigitsData, get_toy, load_digits
 from .metrics import (
+    DIGITS_N_GENERATED,
     Density,
     density_score,
-    digits_frechet_distance,
+    digits_evaluation,
+    digits_noise_floor,
     energy_distance,
     modes_covered,
     noise_floor,
@@ -340,17 +342,20 @@ def floors(name: str, n: int = 5000, n_pairs: int = 10, seed: int = 0) -> Floors
 
 @dataclass
 class DigitsScores(_Record):
-    """Distance de Fréchet (caractéristiques du classifieur fixe) aux images de test.
+    """Distance de Fréchet, précision et rappel (caractéristiques du classifieur fixe) au test.
 
     Attributes:
         family, seed: ce qui a été mesuré.
         fd: distance entre ``n`` images générées (dans [0, 1]) et les images de test.
+        precision, recall: précision et rappel des mêmes images (fidélité, couverture).
         train_seconds, time_limited, sample_seconds (pour ``n`` images), nfe, params: les coûts.
     """
 
     family: str
     seed: int
     fd: float
+    precision: float
+    recall: float
     train_seconds: float
     time_limited: bool
     sample_seconds: float
@@ -360,31 +365,33 @@ class DigitsScores(_Record):
 
 @dataclass
 class DigitsReference(_Record):
-    """Repères de la distance de Fréchet : plancher (vraies images) et gaussienne ajustée aux pixels."""
+    """Repères des chiffres : plancher (vraies images) et gaussienne ajustée aux pixels.
+
+    ``floor``, ``floor_precision``, ``floor_recall`` : moyennes de :func:`genmodels.metrics.digits_noise_floor`
+    (``n`` vraies images d'apprentissage contre le test) ; ``baseline…`` : ``n`` tirages de la
+    gaussienne ajustée aux pixels (:class:`genmodels.vae.GaussianBaseline`), même protocole.
+    """
 
     n: int
     floor: float
-    floor_values: tuple[float, ...]
+    floor_precision: float
+    floor_recall: float
     baseline: float
+    baseline_precision: float
+    baseline_recall: float
 
 
-def digits_reference(n: int = 1000, n_floor: int = 5, seed: int = 0) -> DigitsReference:
+def digits_reference(n: int = DIGITS_N_GENERATED, n_floor: int = 5, seed: int = 0) -> DigitsReference:
     """Plancher (``n`` vraies images d'apprentissage contre le test, ``n_floor`` tirages) et gaussienne de référence."""
+    floor = digits_noise_floor(n, n_floor, seed=seed)
     data = load_digits("unit")
-    n = check_positive_int("n", n)
-    if n > data.x_train.shape[0]:
-        raise ValueError(f"n doit être ≤ {data.x_train.shape[0]} (images d'apprentissage), reçu {n}.")
-    g = torch.Generator().manual_seed(seed)
-    values = tuple(
-        digits_frechet_distance(data.x_train[torch.randperm(data.x_train.shape[0], generator=g)[:n]], data.x_test)
-        for _ in range(check_positive_int("n_floor", n_floor))
-    )
-    baseline = digits_frechet_distance(vae.GaussianBaseline(data.x_train).sample(n, generator=g), data.x_test)
-    return DigitsReference(n, sum(values) / len(values), values, baseline)
+    base = digits_evaluation(vae.GaussianBaseline(data.x_train).sample(n, generator=stream_generator(seed, "baseline")),
+                             data.x_test)
+    return DigitsReference(n, floor.fd, floor.precision, floor.recall, base.fd, base.precision, base.recall)
 
 
-def digits_scores(family: str, fit: Fit, n: int = 1000, seed: int = 0) -> DigitsScores:
-    """Distance de Fréchet de ``n`` images de ``fit`` au test (même protocole que :func:`digits_reference`).
+def digits_scores(family: str, fit: Fit, n: int = DIGITS_N_GENERATED, seed: int = 0) -> DigitsScores:
+    """Distance de Fréchet, précision et rappel de ``n`` images de ``fit`` au test (protocole de :func:`digits_reference`).
 
     Les images sont ramenées dans [0, 1] par ``fit.data.to_unit`` puis écrêtées à [0, 1]
     (sans effet pour le VAE binomial et le GAN à sortie tanh, dont les images y sont déjà).
@@ -397,6 +404,7 @@ def digits_scores(family: str, fit: Fit, n: int = 1000, seed: int = 0) -> Digits
     images = fit.data.to_unit(x).clamp(0, 1)
     test = load_digits("unit").x_test
     hist = fit.history
-    return DigitsScores(family, seed, digits_frechet_distance(images, test), float(hist.seconds),
+    scores = digits_evaluation(images, test)
+    return DigitsScores(family, seed, scores.fd, scores.precision, scores.recall, float(hist.seconds),
                         bool(hist.time_limited), seconds, int(module.nfe(fit.model, **SAMPLE_OPTIONS.get(family, {}))),
                         int(module.sampling_parameters(fit.model)))

@@ -45,6 +45,10 @@ __all__ = [
     "PrecisionRecall",
     "precision_recall",
     "digits_precision_recall",
+    "DIGITS_N_GENERATED",
+    "DigitsEvaluation",
+    "digits_evaluation",
+    "digits_noise_floor",
     "ModeCoverage",
     "modes_covered",
 ]
@@ -449,6 +453,57 @@ def digits_precision_recall(generated: torch.Tensor, reference: torch.Tensor, k:
     generated = _check_cloud("generated", as_tensor("generated", generated, dim=64), k)
     reference = _check_cloud("reference", as_tensor("reference", reference, dim=64), k)
     return _precision_recall(digits_features(reference, seed).double(), digits_features(generated, seed).double(), k)
+
+
+DIGITS_N_GENERATED = 1000
+"""Protocole des chiffres 8×8 : nombre d'images générées comparées aux 360 images de test
+(annexe « Mesurer un modèle génératif ») ; le plancher compare autant de vraies images
+d'apprentissage aux mêmes images de test."""
+
+
+@dataclass(frozen=True)
+class DigitsEvaluation:
+    """Mesures de chiffres dans l'espace des caractéristiques du classifieur fixe.
+
+    Attributes:
+        fd: distance de Fréchet (:func:`digits_frechet_distance`).
+        precision: part des images jugées plausibles (:func:`digits_precision_recall`).
+        recall: part des vraies images que le modèle sait produire.
+        n: nombre d'images évaluées.
+    """
+
+    fd: float
+    precision: float
+    recall: float
+    n: int
+
+
+def digits_evaluation(images: torch.Tensor, reference: torch.Tensor, k: int = 3, seed: int = 0) -> DigitsEvaluation:
+    """Distance de Fréchet, précision et rappel d'images ``(n, 64)`` dans [0, 1] contre ``reference``.
+
+    Les caractéristiques du classifieur fixe sont calculées une fois pour les trois mesures.
+    """
+    k = check_positive_int("k", k)
+    images = _check_cloud("images", as_tensor("images", images, dim=64), k)
+    reference = _check_cloud("reference", as_tensor("reference", reference, dim=64), k)
+    f_gen, f_ref = digits_features(images, seed), digits_features(reference, seed)
+    pr = _precision_recall(f_ref.double(), f_gen.double(), k)
+    return DigitsEvaluation(frechet_distance(f_gen, f_ref), pr.precision, pr.recall, images.shape[0])
+
+
+def digits_noise_floor(n: int = DIGITS_N_GENERATED, n_draws: int = 5, seed: int = 0) -> DigitsEvaluation:
+    """Plancher du protocole des chiffres : ``n`` vraies images d'apprentissage, tirées au hasard
+    (graine ``seed``), contre les images de test, moyenné sur ``n_draws`` tirages. Pour la
+    précision et le rappel, c'est un plafond : la valeur qu'atteignent de vraies données."""
+    data = load_digits("unit")
+    n = check_positive_int("n", n, minimum=4)
+    if n > data.x_train.shape[0]:
+        raise ValueError(f"n doit être ≤ {data.x_train.shape[0]} (images d'apprentissage), reçu {n}.")
+    g = torch.Generator().manual_seed(check_positive_int("seed", seed, minimum=0))
+    draws = [digits_evaluation(data.x_train[torch.randperm(data.x_train.shape[0], generator=g)[:n]], data.x_test)
+             for _ in range(check_positive_int("n_draws", n_draws))]
+    return DigitsEvaluation(*(float(np.mean([getattr(d, f) for d in draws])) for f in ("fd", "precision", "recall")),
+                            n)
 
 
 @dataclass(frozen=True)

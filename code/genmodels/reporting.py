@@ -205,13 +205,18 @@ def toy_table(summary: Sequence[dict], caption: str = "") -> HTMLTable:
 
 
 def digits_summary(rows: Sequence[dict], reference: dict) -> list[dict]:
-    """Résume des mesures :class:`genmodels.comparison.DigitsScores` (en dictionnaires) par famille, avec les repères ``reference``."""
+    """Résume des mesures :class:`genmodels.comparison.DigitsScores` (en dictionnaires) par famille, avec les
+    repères ``reference`` (:class:`genmodels.comparison.DigitsReference` en dictionnaire)."""
     out = []
     for family in dict.fromkeys(r["family"] for r in rows):
         sel = [r for r in rows if r["family"] == family]
         fd = _stats([r["fd"] for r in sel])
         out.append({"family": family, "seeds": len(sel), "fd": fd, "ratio": fd["mean"] / reference["floor"],
+                    "precision": _stats([r["precision"] for r in sel]), "recall": _stats([r["recall"] for r in sel]),
                     "floor": reference["floor"], "baseline": reference["baseline"],
+                    "floor_precision": reference["floor_precision"], "floor_recall": reference["floor_recall"],
+                    "baseline_precision": reference["baseline_precision"],
+                    "baseline_recall": reference["baseline_recall"],
                     "train_seconds": sum(r["train_seconds"] for r in sel) / len(sel),
                     "time_limited": any(r["time_limited"] for r in sel),
                     "sample_seconds": sum(r["sample_seconds"] for r in sel) / len(sel),
@@ -220,12 +225,19 @@ def digits_summary(rows: Sequence[dict], reference: dict) -> list[dict]:
 
 
 def digits_table(summary: Sequence[dict], n_images: int = 1000, caption: str = "") -> HTMLTable:
-    """Tableau des chiffres 8×8 : distance de Fréchet, plancher, gaussienne de référence, coûts."""
-    header = ["famille", "distance de Fréchet", "plancher", "FD / plancher", "gaussienne", "entraînement (s)",
+    """Tableau des chiffres 8×8 : distance de Fréchet, précision, rappel et coûts de chaque famille, puis
+    les deux repères (vraies images d'apprentissage : le plancher ; gaussienne ajustée aux pixels)."""
+    header = ["modèle", "distance de Fréchet", "FD / plancher", "précision", "rappel", "entraînement (s)",
               f"tirage de {n_images} images (s)", "évaluations / tirage", "paramètres"]
-    rows = [[LABELS[s["family"]], _spread(s["fd"], 2), fmt(s["floor"], 2), fmt(s["ratio"], 2), fmt(s["baseline"], 2),
-             fmt(s["train_seconds"], 1) + (" ⏱" if s["time_limited"] else ""), fmt(s["sample_seconds"], 2),
-             str(s["nfe"]), french_number(s["params"])] for s in summary]
+    rows = [[LABELS[s["family"]], _spread(s["fd"], 2), fmt(s["ratio"], 2), _spread(s["precision"], 2),
+             _spread(s["recall"], 2), fmt(s["train_seconds"], 1) + (" ⏱" if s["time_limited"] else ""),
+             fmt(s["sample_seconds"], 2), str(s["nfe"]), french_number(s["params"])] for s in summary]
+    if summary:
+        ref = summary[0]
+        rows.append(["Vraies images (plancher)", fmt(ref["floor"], 2), fmt(1.0, 2), fmt(ref["floor_precision"], 2),
+                     fmt(ref["floor_recall"], 2), "—", "—", "—", "—"])
+        rows.append(["Gaussienne ajustée aux pixels", fmt(ref["baseline"], 2), fmt(ref["baseline"] / ref["floor"], 2),
+                     fmt(ref["baseline_precision"], 2), fmt(ref["baseline_recall"], 2), "—", "—", "—", "—"])
     return html_table(header, rows, caption)
 
 
