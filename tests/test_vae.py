@@ -354,3 +354,16 @@ def test_toy_and_autoencoder_recipes_return_a_fit():
     assert math.isfinite(score.nll)
     ae = recipes.autoencoder_digits(3, hidden=(), output="linear", iterations=2, progress=False)
     assert isinstance(ae.model, Autoencoder) and ae.model.is_linear and ae.model.latent_dim == 3
+
+
+def test_digits_sample_scores_follow_the_digit_protocol():
+    """FD, précision et rappel des tirages complets : les mêmes que metrics.digits_evaluation."""
+    data = gm.datasets.load_digits("unit")
+    torch.manual_seed(0)
+    model = vae.VAE(64, 4, (32,))
+    scores = vae.digits_sample_scores(model, data, n=100, n_floor=2)
+    gen = torch.Generator(device=model.device).manual_seed(0)
+    vae.sample(model, 100, generator=gen)  # moyennes du décodeur, tirées en premier
+    full = gm.metrics.digits_evaluation(vae.sample(model, 100, generator=gen, mode="sample").cpu(), data.x_test)
+    assert (scores.model_sample, scores.precision_sample, scores.recall_sample) == (full.fd, full.precision, full.recall)
+    assert scores.model_sample > scores.floor  # un VAE non entraîné est loin des vraies images

@@ -59,7 +59,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .datasets import DigitsData
-from .metrics import Density, digits_frechet_distance
+from .metrics import Density, digits_evaluation, digits_frechet_distance
 from .nn import MLP
 from .utils import MAX_DRAWS, as_tensor, check_choice, check_positive_int, module_device, module_dtype, standard_normal
 
@@ -740,6 +740,8 @@ class DigitsSampleScores(NamedTuple):
         floor: plancher de bruit, n vraies images d'apprentissage contre les images de test
             (moyenne sur ``n_floor`` tirages de n images).
         floor_values: les valeurs du plancher.
+        precision_sample, recall_sample: précision et rappel des tirages complets (protocole de
+            :func:`genmodels.metrics.digits_evaluation`).
     """
 
     model_mean: float
@@ -747,6 +749,8 @@ class DigitsSampleScores(NamedTuple):
     baseline: float
     floor: float
     floor_values: tuple[float, ...]
+    precision_sample: float
+    recall_sample: float
 
 
 @torch.no_grad()
@@ -773,10 +777,10 @@ def digits_sample_scores(model: VAE, data: DigitsData, n: int = 1000, seed: int 
         y = data.y_train[torch.randint(0, data.y_train.shape[0], (n,), generator=g)].to(model.device)
     model_dev = torch.Generator(device=model.device).manual_seed(seed)
     fd_mean = digits_frechet_distance(sample(model, n, y=y, generator=model_dev).cpu(), data.x_test)
-    fd_sample = digits_frechet_distance(sample(model, n, y=y, generator=model_dev, mode="sample").cpu(), data.x_test)
+    full = digits_evaluation(sample(model, n, y=y, generator=model_dev, mode="sample").cpu(), data.x_test)
     fd_base = digits_frechet_distance(GaussianBaseline(data.x_train).sample(n, generator=g), data.x_test)
     floor = tuple(
         digits_frechet_distance(data.x_train[torch.randperm(data.x_train.shape[0], generator=g)[:n]], data.x_test)
         for _ in range(check_positive_int("n_floor", n_floor))
     )
-    return DigitsSampleScores(fd_mean, fd_sample, fd_base, sum(floor) / len(floor), floor)
+    return DigitsSampleScores(fd_mean, full.fd, fd_base, sum(floor) / len(floor), floor, full.precision, full.recall)
