@@ -422,3 +422,50 @@ def test_sample_quality_reports_n_steps():
     points = diffusion.sample_quality(model, Normal(), n_steps=(None, 5), n=500)
     assert [(p.n_steps, p.sampler) for p in points] == [(50, "ancestral"), (5, "ddim")]
     assert all(0 < p.sw < 0.2 and len(p.sw_values) == 1 and p.seconds > 0 for p in points)
+
+
+def test_diffusion_bound_splits_into_prior_step_kls_and_reconstruction():
+    """Proposition « La borne de la diffusion, terme à terme » (chapitre 06) : sur une chaîne courte
+    en dimension un, E_q[ln q(z_1:T | x) - ln p_θ(x, z_1:T)] = L_T + Σ_{t≥2} L_{t-1} + L_0, par
+    Monte-Carlo (les deux membres sont estimés sur des tirages indépendants)."""
+    g = torch.Generator().manual_seed(0)
+    betas = torch.tensor([0.05, 0.2, 0.4, 0.6], dtype=torch.float64)
+    T, alphas = len(betas), 1 - betas
+    abar = torch.cumprod(alphas, 0)
+    a = torch.tensor([0.9, 0.8, 0.7, 0.6], dtype=torch.float64)  # débruiteur linéaire arbitraire :
+    b = torch.tensor([0.1, -0.2, 0.05, 0.3], dtype=torch.float64)  # μ_θ(z_t, t) = a_t z_t + b_t
+    sig = torch.tensor([0.3, 0.5, 0.6, 0.7], dtype=torch.float64)  # σ_t fixés
+    n = 400_000
+    normal = torch.distributions.Normal
+
+    def log_n(v, mean, std):
+        return normal(mean, std).log_prob(v)
+
+    def kl(m0, v0, m1, v1):  # KL(𝒩(m0, v0) ‖ 𝒩(m1, v1)) en dimension un
+        return 0.5 * (v0 / v1 + (m1 - m0) ** 2 / v1 - 1 + torch.log(v1 / v0))
+
+    # membre de gauche : trajectoires complètes du bruiteur
+    x = 1.5 + 0.5 * torch.randn(n, generator=g, dtype=torch.float64)
+    zs, prev = [], x
+    for t in range(T):
+        prev = alphas[t].sqrt() * prev + betas[t].sqrt() * torch.randn(n, generator=g, dtype=torch.float64)
+        zs.append(prev)
+    log_q = sum(log_n(zs[t], alphas[t].sqrt() * (zs[t - 1] if t else x), betas[t].sqrt()) for t in range(T))
+    log_p = log_n(zs[-1], 0.0, 1.0) + log_n(x, a[0] * zs[0] + b[0], sig[0])
+    log_p = log_p + sum(log_n(zs[t - 1], a[t] * zs[t] + b[t], sig[t]) for t in range(1, T))
+    lhs = log_q - log_p
+    # membre de droite : L_T + Σ L_{t-1} + L_0, chaque z_t tiré de q(z_t | x) en une fois
+    x = 1.5 + 0.5 * torch.randn(n, generator=g, dtype=torch.float64)
+    l_T = kl(abar[-1].sqrt() * x, 1 - abar[-1], torch.zeros(()), torch.ones(()))
+    rhs = l_T
+    for t in range(1, T):  # L_{t-1} pour t = 2..T (indices de tenseur 1..T-1)
+        z_t = abar[t].sqrt() * x + (1 - abar[t]).sqrt() * torch.randn(n, generator=g, dtype=torch.float64)
+        mu_post = (abar[t - 1].sqrt() * betas[t] * x + alphas[t].sqrt() * (1 - abar[t - 1]) * z_t) / (1 - abar[t])
+        var_post = (1 - abar[t - 1]) / (1 - abar[t]) * betas[t]
+        rhs = rhs + kl(mu_post, var_post, a[t] * z_t + b[t], sig[t] ** 2)
+    z_1 = abar[0].sqrt() * x + (1 - abar[0]).sqrt() * torch.randn(n, generator=g, dtype=torch.float64)
+    rhs = rhs - log_n(x, a[0] * z_1 + b[0], sig[0])  # L_0
+    se = math.sqrt(lhs.var() / n + rhs.var() / n)
+    assert abs(lhs.mean() - rhs.mean()) < 4 * se
+    # sans le terme constant L_T, l'égalité tombe
+    assert abs(lhs.mean() - (rhs - l_T).mean()) > 20 * se
