@@ -469,3 +469,28 @@ def test_diffusion_bound_splits_into_prior_step_kls_and_reconstruction():
     assert abs(lhs.mean() - rhs.mean()) < 4 * se
     # sans le terme constant L_T, l'égalité tombe
     assert abs(lhs.mean() - (rhs - l_T).mean()) > 20 * se
+
+
+def test_tweedie_noise_mean_is_minus_the_scaled_score():
+    """Proposition « Formule de Tweedie » (chapitre 06) sur x ~ 𝒩(m, s²) en dimension un, où q_t est
+    gaussienne : E[ε | z_t = z], estimée par Monte-Carlo dans une fenêtre étroite autour de z,
+    vaut -√(1 - ᾱ) ∇ ln q_t(z), et E[√ᾱ x | z_t = z] = z + (1 - ᾱ) ∇ ln q_t(z)."""
+    g = torch.Generator().manual_seed(0)
+    m, s, n = 2.0, 0.5, 4_000_000
+    x = m + s * torch.randn(n, generator=g, dtype=torch.float64)
+    eps = torch.randn(n, generator=g, dtype=torch.float64)
+    for abar in (0.9, 0.5, 0.1):
+        z = math.sqrt(abar) * x + math.sqrt(1 - abar) * eps
+        var = abar * s**2 + 1 - abar  # q_t = 𝒩(√ᾱ m, ᾱ s² + 1 - ᾱ)
+        for z0 in (math.sqrt(abar) * m + k * math.sqrt(var) for k in (-1.0, 0.0, 1.0)):
+            score = -(z0 - math.sqrt(abar) * m) / var  # ∇ ln q_t(z0)
+            near = (z - z0).abs() < 0.01
+            assert near.sum() > 5000
+            assert eps[near].mean().item() == pytest.approx(-math.sqrt(1 - abar) * score, abs=0.03)
+            assert (math.sqrt(abar) * x[near]).mean().item() == pytest.approx(z0 + (1 - abar) * score, abs=0.03)
+    # la formule dépend bien de ᾱ : avec un facteur faux, l'écart dépasse la tolérance
+    abar = 0.5
+    z = math.sqrt(abar) * x + math.sqrt(1 - abar) * eps
+    near = (z - 2.5).abs() < 0.01
+    score = -(2.5 - math.sqrt(abar) * m) / (abar * s**2 + 1 - abar)
+    assert abs(eps[near].mean().item() + score) > 0.1  # sans le facteur √(1 - ᾱ)
