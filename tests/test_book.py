@@ -235,3 +235,15 @@ def test_prose_writes_numbers_the_french_way(path):
         sys.path.pop(0)
     found = cours_fr.english_numbers(_prose(path.read_text(encoding="utf-8")))
     assert not found, f"{path.name} : nombres écrits à l'anglaise dans la prose : {found}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_each_chapter_guards_its_claims_on_random_experiments(path):
+    """Chaque chapitre exécutable compte au moins une vérification exécutée (``assert`` avec un
+    message) des phrases qui commentent ses expériences aléatoires : si le résultat change, la
+    construction échoue au lieu de laisser la prose devenir fausse en silence."""
+    import jupytext
+
+    code = "\n".join(c.source for c in jupytext.read(path).cells if c.cell_type == "code")
+    guards = re.findall(r"^\s*assert .+?, (?:\\\n\s*)?[\"'f]", code, re.M | re.S)
+    assert len(guards) >= 1, f"{path.name} : aucune vérification exécutée de ses affirmations"

@@ -345,8 +345,7 @@ CHAPTER_BENCHES: tuple[tuple[tuple[str, ...], Callable[..., list[list[str]]]], .
     (("diffusion_8gaussians_moons",), _targets_diffusion),
     (("diffusion_checkerboard",), _targets_diffusion),
     (("gan",), _targets_gan),
-    (tuple(f"flow_matching_{name}_{c}" for name in ("8gaussians", "checkerboard", "moons") for c in _FM_COUPLINGS),
-     _targets_flow_matching),
+    (("flow_matching",), _targets_flow_matching),
 )
 """Fichiers de résultats des bancs de chaque famille et leur lecture en lignes de :func:`chapter_targets`
 (chaque lecteur reçoit le contenu des fichiers nommés, dans l'ordre)."""
