@@ -221,7 +221,7 @@ def _prose(text: str) -> str:
     text = re.sub(r"^---\n.*?\n---\n", "", text, flags=re.S)
     text = re.sub(r"^(`{3,}|:{3,}).*?^\1\s*$", lambda m: "\n" * m.group().count("\n"), text, flags=re.S | re.M)
     text = re.sub(r"\$\$.*?\$\$", lambda m: "\n" * m.group().count("\n"), text, flags=re.S)
-    text = re.sub(r"\$[^$\n]*\$|`[^`\n]*`|\]\([^)]*\)", "", text)
+    text = re.sub(r"\$[^$\n]*\$|`[^`\n]*`|\[[^\]\n]*\]\([^)]*\)", "", text)  # les liens sont sautés, comme au build
     return "\n".join(line for line in text.splitlines() if not line.startswith(":"))
 
 
