@@ -247,3 +247,15 @@ def test_each_chapter_guards_its_claims_on_random_experiments(path):
     code = "\n".join(c.source for c in jupytext.read(path).cells if c.cell_type == "code")
     guards = re.findall(r"^\s*assert .+?, (?:\\\n\s*)?[\"'f]", code, re.M | re.S)
     assert len(guards) >= 1, f"{path.name} : aucune vérification exécutée de ses affirmations"
+
+
+def test_licences_and_citation_are_present_and_announced():
+    assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
+    assert "CC BY-SA 4.0" in (ROOT / "LICENCE-CONTENU.md").read_text(encoding="utf-8")
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    assert cff["cff-version"] == "1.2.0" and cff["license"] == "MIT" and cff["title"]
+    toml = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'version = "{cff["version"]}"' in toml  # même version que le paquet
+    for page in ("README.md", "index.md"):
+        text = (ROOT / page).read_text(encoding="utf-8")
+        assert "CC BY-SA 4.0" in text and "MIT" in text, f"{page} ne donne pas les licences"
