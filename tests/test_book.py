@@ -259,3 +259,39 @@ def test_licences_and_citation_are_present_and_announced():
     for page in ("README.md", "index.md"):
         text = (ROOT / page).read_text(encoding="utf-8")
         assert "CC BY-SA 4.0" in text and "MIT" in text, f"{page} ne donne pas les licences"
+
+
+def _english_numbers_in_page(text: str) -> list[str]:
+    """Le contrôle des nombres de l'extension, appliqué à toute la prose d'une page sans code, y compris
+    les définitions « : … » d'une liste de définitions (que ``_prose`` prend pour des options)."""
+    return _load_extension().english_numbers(_prose(text.replace("\n: ", "\n  ")))
+
+
+def test_errata_page_lists_each_source_error_with_the_chapter_that_corrects_it():
+    """L'annexe des errata existe, est dans la table des matières et annoncée par l'accueil ; chaque
+    entrée (un terme de liste de définitions suivi de ses lignes « : … ») nomme l'erreur et renvoie,
+    par {ref}`chap:…`, au chapitre qui la corrige ; toutes les cibles {ref}, {eq} et {prf:ref} existent."""
+    path = ROOT / "chapters" / "errata.md"
+    assert path.is_file(), "chapters/errata.md manque"
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("(annexe:errata)=\n# Errata des sources"), "étiquette ou titre de l'annexe"
+    assert not text.startswith("---"), "l'annexe des errata est une page sans code (pas d'en-tête jupytext)"
+    assert "{code-cell}" not in text
+    assert "chapters/errata" in _toc_files(), "chapters/errata n'est pas dans _toc.yml"
+    assert "{ref}`annexe:errata`" in (ROOT / "index.md").read_text(encoding="utf-8")
+
+    entries = [block for block in re.split(r"\n\s*\n", text)
+               if re.search(r"^[^:\s#(].*\n: ", block, re.M)]
+    assert len(entries) >= 8, f"seulement {len(entries)} entrées dans l'errata"
+    for block in entries:
+        term = block.splitlines()[0]
+        assert "*Erreur.*" in block and "*Dans le livre.*" in block, f"entrée incomplète : {term}"
+        assert re.search(r"\{ref\}`chap:[\w-]+`", block), f"entrée sans renvoi à un chapitre : {term}"
+
+    sources = "\n".join(p.read_text(encoding="utf-8") for p in CHAPTERS)
+    labels = set(re.findall(r"^\(([\w:-]+)\)=\s*$", sources, re.M))
+    labels |= set(re.findall(r"^\$\$ \(([\w-]+)\)\s*$", sources, re.M))
+    labels |= set(re.findall(r"^:label: ([\w-]+)\s*$", sources, re.M))
+    for role, target in re.findall(r"\{(ref|eq|prf:ref)\}`([^`<]+?)`", text):
+        assert target in labels, f"cible {{{role}}}`{target}` introuvable dans les chapitres"
+    assert not _english_numbers_in_page(text), "nombres écrits à l'anglaise dans l'errata"
