@@ -109,6 +109,8 @@ def french_plain_text(text: str, fmt_spec: str) -> str:
         value = literal_eval(match["value"] if match else text)
     except (SyntaxError, ValueError):
         value = None
+    if fmt_spec == "s":  # myst-nb passe « s » quand le rôle ne donne aucun format
+        fmt_spec = ""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and not fmt_spec.endswith("s"):
         return french_number(value, fmt_spec)
     return _PYTHON_FORMAT(text, fmt_spec)

@@ -295,3 +295,12 @@ def test_errata_page_lists_each_source_error_with_the_chapter_that_corrects_it()
     for role, target in re.findall(r"\{(ref|eq|prf:ref)\}`([^`<]+?)`", text):
         assert target in labels, f"cible {{{role}}}`{target}` introuvable dans les chapitres"
     assert not _english_numbers_in_page(text), "nombres écrits à l'anglaise dans l'errata"
+
+
+@pytest.mark.parametrize("path", CHAPTERS + [ROOT / "index.md"], ids=lambda p: p.name)
+def test_colon_fences_close_on_their_own_line(path):
+    """Une barrière « ::: » suivie de texte sur la même ligne ne ferme pas la directive : tout ce
+    qui suit, cellules de code comprises, y resterait imbriqué et ne serait pas exécuté."""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if re.match(r"^:{3,}\s*\S", line):
+            assert re.match(r"^:{3,}\{", line), f"{path.name}:{number} : « {line} » (fermez ::: seul sur sa ligne)"

@@ -87,6 +87,7 @@ def test_the_book_extension_formats_glued_numbers_and_finds_english_numbers_in_p
     assert ext.french_plain_text("0.04312", ".3f") == "0,043"
     assert ext.french_plain_text("np.float64(73796.0)", ".0f") == f"73{NB}796"
     assert ext.french_plain_text("12", "") == "12"
+    assert ext.french_plain_text("73796", "s") == f"73{NB}796"  # rôle sans format : myst-nb passe « s »
     assert ext.french_plain_text("'moons'", "") == "moons"  # une chaîne n'est pas un nombre
     found = ext.english_numbers("On mesure 0.043 nat et 73796 points (version 1.4.0, 20 000 tirages, 2026, −0,5).")
     assert found == ["0.043", "73796"]
