@@ -207,11 +207,12 @@ def test_flow_matching_targets_compare_both_couplings(tmp_path):
                 "ratio": 1.0 if sw2_met else 2.0, "ratio_target": 1.3, "sw2_met": sw2_met, "seconds": seconds,
                 "time_met": seconds <= 30}
 
+    rows = []  # un seul fichier de résultats pour les trois densités et les deux couplages
     for name in ("8gaussians", "checkerboard", "moons"):
         for coupling, kl_met, sw2_met in (("independent", True, False), ("ot", False, True)):
             seconds = 40.0 if (name, coupling) == ("moons", "ot") else 20.0  # trop lent : ne compte pas
-            (tmp_path / f"flow_matching_{name}_{coupling}.json").write_text(
-                json.dumps({"summary": [summary(name, coupling, kl_met, sw2_met, seconds)]}), encoding="utf-8")
+            rows.append(summary(name, coupling, kl_met, sw2_met, seconds))
+    (tmp_path / "flow_matching.json").write_text(json.dumps({"summary": rows}), encoding="utf-8")
     rows = [r for r in rep.chapter_targets(tmp_path).rows if r[0] == "Flow matching"]
     assert len(rows) == 5  # KL sur 8gaussians et moons, SW2 sur les trois densités
     verdict = {(r[1].split(" sur ")[1].split(",")[0], r[1].split(" ")[0]): r[3] for r in rows}
