@@ -11,6 +11,11 @@
   ne s'affichent pas sans réseau. On copie le fichier autonome ``tex-svg-full.js`` du
   paquet ``django-static-mathjax`` (MathJax 3.2.2) dans ``_static/mathjax/`` ; la
   configuration (``mathjax_path`` dans ``_config.yml``) pointe vers cette copie.
+* Carnet d'exercices : à côté du carnet exécuté, une version pour l'étudiant (solutions
+  retirées, sorties effacées), proposée dans le même menu de téléchargement.
+* Roue du paquet : la construction fabrique la roue de ``genmodels`` depuis le dépôt
+  (``pip wheel``) et la page « Prise en main » la propose au téléchargement (substitution
+  ``{{ roue }}``) : un carnet téléchargé s'exécute alors hors du dépôt.
 * Nombres à la française : les valeurs collées par ``{glue:text}`` passent par
   :func:`genmodels.reporting.french_number` (virgule décimale, espace fine insécable entre
   les milliers) au lieu du format de Python ; et la construction signale (avertissement,
@@ -20,15 +25,23 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import os
 import re
 import shutil
+import subprocess
+import sys
+import tempfile
 from ast import literal_eval
 from pathlib import Path
+
+import nbformat
 
 import myst_nb.ext.glue.crossref as glue_crossref
 import myst_nb.ext.glue.roles as glue_roles
 from docutils import nodes
+from genmodels import WHEEL
 from genmodels.reporting import french_number
 from sphinx import addnodes
 from sphinx.errors import ExtensionError
@@ -96,6 +109,102 @@ def offer_executed_notebook(app, pagename, templatename, context, doctree) -> No
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(executed, target)
     context["ipynb_source"] = f"{pagename}.ipynb"
+
+
+EXERCISES_SUFFIX = "_exercices"
+"""Suffixe du carnet d'exercices d'un chapitre : ``chapters/03_flots_exercices.ipynb``."""
+_SOLUTION_OPEN = re.compile(r"^(?P<fence>:{3,}|`{3,})\{solution\}")
+EXERCISES_NOTE = (
+    "**Carnet d'exercices** — les solutions sont retirées et les sorties effacées : exécutez les "
+    "cellules dans l'ordre, puis cherchez les exercices. Les solutions figurent dans le livre."
+)
+SOLUTION_REMOVED = "*Solution retirée : à vous de la trouver.*"
+
+
+def strip_solutions(markdown: str) -> str:
+    """Retire de ``markdown`` chaque bloc ``{solution}`` (barrière ``:::`` ou ````` ``` `````), jusqu'à sa fermeture."""
+    kept, fence = [], None
+    for line in markdown.splitlines():
+        if fence is None:
+            opened = _SOLUTION_OPEN.match(line)
+            if opened:
+                fence = opened["fence"]
+                kept.append(SOLUTION_REMOVED)
+            else:
+                kept.append(line)
+        elif line.strip() == fence:
+            fence = None
+    if fence is not None:
+        raise ExtensionError(f"bloc {{solution}} non refermé (barrière {fence!r} attendue)")
+    return "\n".join(kept)
+
+
+def exercise_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Version pour l'étudiant d'un carnet : solutions retirées, sorties effacées, note en tête."""
+    result = copy.deepcopy(notebook)
+    for cell in result.cells:
+        if cell.cell_type == "markdown":
+            cell.source = strip_solutions(cell.source)
+        elif cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    result.cells.insert(0, nbformat.v4.new_markdown_cell(EXERCISES_NOTE))
+    return result
+
+
+def build_wheel(root: Path, target: Path) -> Path:
+    """Construit la roue de ``genmodels`` depuis le dépôt ``root`` dans le dossier ``target``.
+
+    Les sources sont d'abord copiées dans un dossier temporaire (``pip wheel`` laisse sinon
+    ``build/`` et ``*.egg-info`` dans le dépôt) ; ``--no-build-isolation`` utilise le
+    setuptools de l'environnement (``requirements.txt``) au lieu d'en télécharger un.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "src"
+        shutil.copytree(root / "code" / "genmodels", src / "code" / "genmodels",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for name in ("pyproject.toml", "README.md", "LICENSE"):
+            shutil.copy2(root / name, src / name)
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-cache-dir",
+             "--quiet", "--wheel-dir", str(target), str(src)],
+            capture_output=True, text=True, check=False,
+        )
+    wheel = target / WHEEL
+    if done.returncode != 0 or not wheel.is_file():
+        raise ExtensionError(
+            f"la roue {WHEEL} n'a pas pu être construite (pip wheel, code {done.returncode}) : "
+            f"{done.stderr.strip()[-2000:]} — la version de pyproject.toml est-elle celle de genmodels.__version__ ?"
+        )
+    return wheel
+
+
+def _offer_wheel(app, config) -> None:
+    """Construit la roue dans ``_build/roue/`` et définit la substitution ``{{ roue }}`` (lien de téléchargement)."""
+    wheel = build_wheel(Path(app.confdir), Path(app.outdir).parent / "roue")
+    link = "/" + os.path.relpath(wheel, app.srcdir).replace(os.sep, "/")  # chemin depuis la racine des sources
+    config.myst_substitutions = {**config.myst_substitutions, "roue": f"{{download}}`{WHEEL} <{link}>`"}
+
+
+def offer_exercise_notebook(app, pagename, templatename, context, doctree) -> None:
+    """Écrit le carnet d'exercices de la page et l'ajoute au menu de téléchargement, après le ``.ipynb``."""
+    executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+    if not context.get("ipynb_source") or not executed.is_file():
+        return
+    notebook = nbformat.read(executed, as_version=4)
+    if not any("{exercise}" in cell.source for cell in notebook.cells if cell.cell_type == "markdown"):
+        return
+    name = f"{pagename}{EXERCISES_SUFFIX}.ipynb"
+    target = Path(app.outdir) / "_sources" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(exercise_notebook(notebook), target)
+    for group in context.get("header_buttons", []):
+        if group.get("label") == "download-buttons":
+            group["buttons"].insert(1, {
+                "type": "link", "url": f"{context['pathto']('_sources', 1)}/{name}",
+                "text": "exercices", "icon": "fas fa-pencil-alt", "label": "download-exercises-button",
+                "tooltip": "Carnet d'exercices : solutions retirées, sorties effacées",
+            })
 
 
 _PYTHON_FORMAT = glue_roles.format_plain_text  # le format d'origine de myst-nb, pour ce qui n'est pas un nombre
@@ -166,7 +275,9 @@ def setup(app):
     _install_french_glue()
     app.connect("doctree-read", check_french_numbers)
     app.connect("config-inited", _check_mathjax)
+    app.connect("config-inited", _offer_wheel)
     app.connect("build-finished", _copy_mathjax)
     # avant les boutons d'en-tête de sphinx-book-theme (priorité 501), qui lisent ipynb_source
     app.connect("html-page-context", offer_executed_notebook, priority=500)
+    app.connect("html-page-context", offer_exercise_notebook, priority=502)  # après le menu du thème
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "0.4"}

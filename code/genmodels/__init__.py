@@ -41,7 +41,23 @@ from . import (
 from .training import History, Stage, TrainConfig, TrainingDivergedError, train
 from .utils import get_device, load_checkpoint, save_checkpoint, seed_everything
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # le même que dans pyproject.toml (un test le vérifie)
+
+WHEEL = f"genmodels-{__version__}-py3-none-any.whl"
+"""Nom de la roue du paquet que le livre construit propose au téléchargement (page « Prise en main »)."""
+
+
+def start_chapter() -> tuple[utils.Stopwatch, "torch.device"]:
+    """Mise en place d'un chapitre : nombres des figures à la française, chronomètre, périphérique.
+
+    Affiche la version du paquet et le périphérique de calcul (CUDA s'il est disponible,
+    sinon le processeur) ; rend le chronomètre, dont le chapitre cite la durée à sa fin, et
+    le périphérique.
+    """
+    plotting.use_french_numbers()
+    device = get_device()
+    print(f"genmodels {__version__}, calculs sur : {device}")
+    return utils.Stopwatch(), device
 
 __all__ = [
     "comparison",
@@ -69,4 +85,6 @@ __all__ = [
     "load_checkpoint",
     "save_checkpoint",
     "seed_everything",
+    "start_chapter",
+    "WHEEL",
 ]

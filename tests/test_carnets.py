@@ -1,0 +1,103 @@
+"""Le livre qu'on emporte : roue du paquet, carnets d'exercices, chapitre exécuté hors du dépôt."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import sysconfig
+import tomllib
+from pathlib import Path
+
+import jupytext
+import pytest
+
+import genmodels
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "chapters").glob("0*.md"))
+
+
+def _extension():
+    sys.path.insert(0, str(ROOT / "_ext"))
+    try:
+        import cours_fr
+    finally:
+        sys.path.remove(str(ROOT / "_ext"))
+    return cours_fr
+
+
+def test_version_and_wheel_name_agree_everywhere():
+    """pyproject.toml, genmodels.__version__, la page « Prise en main » et le message de chaque cellule de mise en place."""
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    assert genmodels.__version__ == version
+    assert genmodels.WHEEL == f"genmodels-{version}-py3-none-any.whl"
+    guide = (ROOT / "chapters" / "prise_en_main.md").read_text(encoding="utf-8")
+    assert "{{ roue }}" in guide and f'pip install "{genmodels.WHEEL}[carnets]"' in guide
+    for path in CHAPTERS:
+        setup = next(c.source for c in jupytext.read(path).cells if c.cell_type == "code")
+        assert f"{genmodels.WHEEL}[carnets]" in setup, path.name
+        assert "hide-input" in next(c for c in jupytext.read(path).cells if c.cell_type == "code").metadata["tags"]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_exercise_notebook_has_every_exercise_and_no_solution(path):
+    cours_fr = _extension()
+    notebook = jupytext.read(path)
+    text = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    n_exercises, n_solutions = len(re.findall(r"\{exercise\}", text)), len(re.findall(r"\{solution\}", text))
+    assert n_exercises >= 1 and n_solutions >= 1
+    student = cours_fr.exercise_notebook(notebook)
+    student_text = "\n".join(c.source for c in student.cells if c.cell_type == "markdown")
+    assert "{solution}" not in student_text
+    assert len(re.findall(r"\{exercise\}", student_text)) == n_exercises
+    assert student_text.count(cours_fr.SOLUTION_REMOVED) == n_solutions
+    assert all(c.outputs == [] and c.execution_count is None for c in student.cells if c.cell_type == "code")
+    # le texte qui suit une solution est gardé : seules les lignes du bloc disparaissent
+    assert len(student_text.splitlines()) > len(text.splitlines()) // 2
+    assert notebook.cells[0].source != cours_fr.EXERCISES_NOTE  # l'original n'est pas modifié
+
+
+def test_strip_solutions_keeps_text_around_and_refuses_an_unclosed_block():
+    cours_fr = _extension()
+    source = "avant\n:::{solution} ex-a\n:class: dropdown\n\n```python\nx = 1\n```\n:::\naprès\n::::{solution} ex-b\nfin"
+    with pytest.raises(Exception, match="non refermé"):
+        cours_fr.strip_solutions(source)
+    kept = cours_fr.strip_solutions(source.replace("\nfin", "\nréponse\n::::\nfin"))
+    assert kept.splitlines() == ["avant", cours_fr.SOLUTION_REMOVED, "après", cours_fr.SOLUTION_REMOVED, "fin"]
+
+
+def test_downloaded_chapter_runs_outside_the_repository_with_the_wheel(tmp_path, monkeypatch):
+    """La roue construite comme le fait le livre, installée dans un environnement neuf (sans le dépôt) :
+    le chapitre 01, converti en carnet hors du dépôt, s'exécute dans un noyau de cet environnement."""
+    from nbclient import NotebookClient
+
+    wheel = _extension().build_wheel(ROOT, tmp_path / "roue")
+    fresh = tmp_path / "frais"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(fresh)], check=True)
+    python = fresh / "bin" / "python"
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)],
+                   check=True)
+    # dépendances (torch, myst-nb, ipykernel…) prises dans l'environnement du dépôt, mais pas genmodels :
+    # un chemin écrit dans un .pth n'exécute pas les .pth du dossier ajouté (installation éditable ignorée)
+    (site / "dependances.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
+    where = subprocess.run([python, "-c", "import genmodels; print(genmodels.__file__)"], cwd=tmp_path,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert where.startswith(str(site)), where
+
+    kernels = tmp_path / "jupyter" / "kernels" / "frais"
+    kernels.mkdir(parents=True)
+    spec = {"argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "environnement neuf", "language": "python"}
+    (kernels / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    work = tmp_path / "carnet"
+    work.mkdir()
+    notebook = jupytext.read(ROOT / "chapters" / "01_introduction.md")
+    NotebookClient(notebook, kernel_name="frais", timeout=600, resources={"metadata": {"path": str(work)}}).execute()
+    printed = "".join(o.get("text", "") for o in notebook.cells[[c.cell_type for c in notebook.cells].index("code")].outputs)
+    assert f"genmodels {genmodels.__version__}" in printed
