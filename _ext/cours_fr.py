@@ -180,7 +180,13 @@ def build_wheel(root: Path, target: Path) -> Path:
 
 
 def _offer_wheel(app, config) -> None:
-    """Construit la roue dans ``_build/roue/`` et définit la substitution ``{{ roue }}`` (lien de téléchargement)."""
+    """Construit la roue dans ``_build/roue/`` et définit la substitution ``{{ roue }}`` (lien de téléchargement).
+
+    Seulement pour le livre lui-même (un projet dont ``code/genmodels/`` est à côté de la
+    configuration) : les petits projets Sphinx des tests qui chargent l'extension n'ont pas de roue.
+    """
+    if not (Path(app.confdir) / "code" / "genmodels" / "__init__.py").is_file():
+        return
     wheel = build_wheel(Path(app.confdir), Path(app.outdir).parent / "roue")
     link = "/" + os.path.relpath(wheel, app.srcdir).replace(os.sep, "/")  # chemin depuis la racine des sources
     config.myst_substitutions = {**config.myst_substitutions, "roue": f"{{download}}`{WHEEL} <{link}>`"}
