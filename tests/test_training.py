@@ -107,7 +107,7 @@ def test_diverging_learning_rate_is_caught():
 
 
 def test_early_stopping_restores_the_best_weights():
-    """Un modèle qui sur-apprend : la perte de validation remonte, la boucle s'arrête et
+    """Un modèle qui surapprend : la perte de validation remonte, la boucle s'arrête et
     recharge les poids du meilleur point."""
     g = torch.Generator().manual_seed(0)
     y_tr, y_va = torch.randn(16, 1, generator=g), torch.randn(256, 1, generator=g)
