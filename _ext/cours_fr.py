@@ -16,6 +16,11 @@
 * Roue du paquet : la construction fabrique la roue de ``genmodels`` depuis le dépôt
   (``pip wheel``) et la page « Prise en main » la propose au téléchargement (substitution
   ``{{ roue }}``) : un carnet téléchargé s'exécute alors hors du dépôt.
+* Exécution en cache, jamais périmée : le livre exécute ses carnets en mode « cache »
+  (le PDF réutilise les carnets exécutés pour le HTML) ; à chaque construction, on vide le
+  cache si le paquet, les résultats des bancs ou les versions de PyTorch/NumPy ont changé.
+* Polycopié LaTeX : les macros de MathJax (``mathjax3_config``) sont aussi définies dans le
+  préambule LaTeX ; une seule liste de macros pour le HTML et le PDF.
 * Nombres à la française : les valeurs collées par ``{glue:text}`` passent par
   :func:`genmodels.reporting.french_number` (virgule décimale, espace fine insécable entre
   les milliers) au lieu du format de Python ; et la construction signale (avertissement,
@@ -26,6 +31,8 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import importlib.metadata
 import importlib.util
 import os
 import re
@@ -192,6 +199,69 @@ def _offer_wheel(app, config) -> None:
     config.myst_substitutions = {**config.myst_substitutions, "roue": f"{{download}}`{WHEEL} <{link}>`"}
 
 
+CACHE_STAMP = "sources-genmodels.sha256"
+"""Fichier, dans le cache d'exécution, qui garde l'empreinte des sources dont dépendent les carnets."""
+
+
+def sources_digest(root: Path) -> str:
+    """Empreinte de ce dont dépendent les résultats des carnets, hors carnets eux-mêmes.
+
+    Le code du paquet (``code/genmodels``), les résultats des bancs que lit la synthèse
+    (``benchmarks/resultats``) et les versions de PyTorch et de NumPy. jupyter-cache ne regarde
+    que le code des cellules : sans cette empreinte, un carnet inchangé garderait les sorties
+    d'un paquet modifié depuis.
+    """
+    digest = hashlib.sha256()
+    files = [*sorted((root / "code" / "genmodels").rglob("*.py")), *sorted((root / "benchmarks" / "resultats").rglob("*"))]
+    for path in files:
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for package in ("torch", "numpy"):
+        digest.update(f"{package}=={importlib.metadata.version(package)}\n".encode())
+    return digest.hexdigest()
+
+
+def refresh_execution_cache(cache: Path, digest: str) -> bool:
+    """Vide le cache d'exécution ``cache`` si son empreinte diffère de ``digest`` ; rend True s'il a été vidé."""
+    stamp = cache / CACHE_STAMP
+    stale = cache.exists() and (not stamp.is_file() or stamp.read_text(encoding="utf-8") != digest)
+    if stale:
+        shutil.rmtree(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest, encoding="utf-8")
+    return stale
+
+
+def _refresh_cache(app, config) -> None:
+    if config.nb_execution_mode != "cache" or not (Path(app.confdir) / "code" / "genmodels").is_dir():
+        return
+    cache = Path(config.nb_execution_cache_path or Path(app.outdir).parent / ".jupyter_cache")
+    if not cache.is_absolute():
+        cache = Path(app.confdir) / cache
+    if refresh_execution_cache(cache, sources_digest(Path(app.confdir))):
+        LOGGER.info("cache d'exécution vidé : le paquet genmodels ou les résultats des bancs ont changé")
+
+
+def latex_macros(mathjax3_config: dict) -> str:
+    """Les macros TeX de la configuration de MathJax, écrites pour le préambule LaTeX."""
+    macros = (mathjax3_config or {}).get("tex", {}).get("macros", {})
+    lines = []
+    for name, body in macros.items():
+        if isinstance(body, (list, tuple)):
+            body, n_args = body[0], body[1]
+            lines.append(f"\\providecommand{{\\{name}}}{{}}\\renewcommand{{\\{name}}}[{n_args}]{{{body}}}")
+        else:
+            lines.append(f"\\providecommand{{\\{name}}}{{}}\\renewcommand{{\\{name}}}{{{body}}}")
+    return "\n".join(lines)
+
+
+def _latex_preamble(app, config) -> None:
+    elements = dict(config.latex_elements or {})
+    elements["preamble"] = elements.get("preamble", "") + "\n% Macros du livre (les mêmes que pour MathJax)\n" + latex_macros(
+        config.mathjax3_config)
+    config.latex_elements = elements
+
+
 def offer_exercise_notebook(app, pagename, templatename, context, doctree) -> None:
     """Écrit le carnet d'exercices de la page et l'ajoute au menu de téléchargement, après le ``.ipynb``."""
     executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
@@ -282,6 +352,8 @@ def setup(app):
     app.connect("doctree-read", check_french_numbers)
     app.connect("config-inited", _check_mathjax)
     app.connect("config-inited", _offer_wheel)
+    app.connect("config-inited", _refresh_cache)
+    app.connect("config-inited", _latex_preamble)
     app.connect("build-finished", _copy_mathjax)
     # avant les boutons d'en-tête de sphinx-book-theme (priorité 501), qui lisent ipynb_source
     app.connect("html-page-context", offer_executed_notebook, priority=500)

@@ -101,3 +101,38 @@ def test_downloaded_chapter_runs_outside_the_repository_with_the_wheel(tmp_path,
     NotebookClient(notebook, kernel_name="frais", timeout=600, resources={"metadata": {"path": str(work)}}).execute()
     printed = "".join(o.get("text", "") for o in notebook.cells[[c.cell_type for c in notebook.cells].index("code")].outputs)
     assert f"genmodels {genmodels.__version__}" in printed
+
+
+def test_execution_cache_is_emptied_when_the_package_or_the_benchmarks_change(tmp_path):
+    """Mode « cache » : un carnet inchangé ne garde pas les sorties d'un paquet modifié depuis."""
+    cours_fr = _extension()
+    root = tmp_path / "livre"
+    package = root / "code" / "genmodels"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("x = 1\n", encoding="utf-8")
+    (root / "benchmarks" / "resultats").mkdir(parents=True)
+    first = cours_fr.sources_digest(root)
+    assert cours_fr.sources_digest(root) == first
+    cache = tmp_path / "_build" / ".jupyter_cache"
+    assert cours_fr.refresh_execution_cache(cache, first) is False  # pas encore de cache : rien à vider
+    (cache / "global.db").write_text("résultats", encoding="utf-8")
+    assert cours_fr.refresh_execution_cache(cache, first) is False and (cache / "global.db").exists()
+    (package / "__init__.py").write_text("x = 2\n", encoding="utf-8")
+    second = cours_fr.sources_digest(root)
+    assert second != first
+    assert cours_fr.refresh_execution_cache(cache, second) is True and not (cache / "global.db").exists()
+    (root / "benchmarks" / "resultats" / "banc.json").write_text("{}", encoding="utf-8")
+    assert cours_fr.sources_digest(root) != second
+
+
+def test_latex_preamble_defines_the_mathjax_macros():
+    import yaml
+
+    cours_fr = _extension()
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["sphinx"]["config"]
+    preamble = cours_fr.latex_macros(config["mathjax3_config"])
+    for name, body in config["mathjax3_config"]["tex"]["macros"].items():
+        assert f"\\renewcommand{{\\{name}}}{{{body}}}" in preamble
+    assert config["latex_engine"] == "xelatex"
+    assert cours_fr.latex_macros({"tex": {"macros": {"norm": ["\\lVert #1 \\rVert", 1]}}}).endswith(
+        "\\renewcommand{\\norm}[1]{\\lVert #1 \\rVert}")
