@@ -233,9 +233,9 @@ def refresh_execution_cache(cache: Path, digest: str) -> bool:
 
 
 def _refresh_cache(app, config) -> None:
-    if config.nb_execution_mode != "cache" or not (Path(app.confdir) / "code" / "genmodels").is_dir():
-        return
-    cache = Path(config.nb_execution_cache_path or Path(app.outdir).parent / ".jupyter_cache")
+    if getattr(config, "nb_execution_mode", None) != "cache" or not (Path(app.confdir) / "code" / "genmodels").is_dir():
+        return  # projet sans myst-nb (petits projets des tests) ou exécution hors cache
+    cache = Path(getattr(config, "nb_execution_cache_path", "") or Path(app.outdir).parent / ".jupyter_cache")
     if not cache.is_absolute():
         cache = Path(app.confdir) / cache
     if refresh_execution_cache(cache, sources_digest(Path(app.confdir))):
