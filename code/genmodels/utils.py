@@ -1,12 +1,23 @@
-"""Utilitaires communs : choix du périphérique, graines, points de sauvegarde.
+"""Utilitaires communs : choix du périphérique, graines, points de sauvegarde, gardes des arguments.
 
 Toutes les familles de modèles du cours passent par ces fonctions, si bien qu'un
 chapitre écrit pour le CPU s'exécute tel quel sur un GPU.
+
+Règle des périphériques (générateurs et tenseurs)
+-------------------------------------------------
+Une fonction qui reçoit un ``torch.Generator`` fait ses tirages **sur le périphérique du
+générateur**, puis déplace le résultat sur le périphérique du modèle (ou des données) :
+un générateur CPU convient donc à un modèle sur GPU, il n'est jamais ignoré, et il donne
+les mêmes nombres quel que soit le périphérique du modèle (:func:`standard_normal`). Sans
+générateur, les tirages puisent dans le générateur global que chaque fonction documente.
+Les densités jouets (:mod:`genmodels.datasets`) tirent sur le CPU et demandent un
+générateur CPU (:func:`check_generator` avec ``cpu=True``).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import pickle
 import random
@@ -27,6 +38,10 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "check_positive_int",
+    "check_positive_real",
+    "check_bool",
+    "check_widths",
+    "check_generator",
     "MAX_DRAWS",
     "MAX_STEPS",
     "check_probability",
@@ -123,6 +138,52 @@ def check_positive_int(name: str, value: Any, minimum: int = 1, maximum: int | N
     return int(value)
 
 
+def check_positive_real(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    """Vérifie qu'un argument est un réel fini > 0 (≥ 0 si ``allow_zero``) et le renvoie en ``float``."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if not (ok and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)):
+        bound = "≥ 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} doit être un réel fini {bound}, reçu {value!r}.")
+    return float(value)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Vérifie qu'un argument est un booléen (``True`` ou ``False``) et le renvoie.
+
+    Une chaîne comme ``"no"`` ou ``"False"`` est « vraie » pour Python : elle est refusée plutôt
+    que lue à l'envers.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} doit être True ou False, reçu {value!r}.")
+    return bool(value)
+
+
+def check_widths(name: str, value: Any) -> tuple[int, ...]:
+    """Vérifie qu'un argument est une suite (éventuellement vide) de largeurs entières ≥ 1 et la renvoie en tuple.
+
+    Un entier seul est refusé : ``hidden=64`` ne dit pas combien de couches on veut.
+    """
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ValueError(f"{name} doit être une suite de largeurs de couches cachées, par exemple (64,) pour une "
+                         f"couche ou (64, 64) pour deux, reçu {value!r}.")
+    return tuple(check_positive_int(f"{name}[{k}]", h) for k, h in enumerate(value))
+
+
+def check_generator(name: str, generator: Any, *, cpu: bool = False) -> torch.Generator | None:
+    """Vérifie qu'un argument est ``None`` ou un :class:`torch.Generator` (sur le CPU si ``cpu``) et le renvoie.
+
+    Voir la règle des périphériques en tête du module.
+    """
+    if generator is None:
+        return None
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"{name} doit être un torch.Generator ou None, reçu {type(generator).__name__}.")
+    if cpu and generator.device.type != "cpu":
+        raise ValueError(f"{name} doit être un générateur sur le CPU (ces tirages se font sur le CPU), reçu un "
+                         f"générateur sur {generator.device} : utilisez torch.Generator().manual_seed(graine).")
+    return generator
+
+
 def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
     """Vérifie qu'un argument fait partie des valeurs permises ``allowed`` et le renvoie.
 
@@ -154,8 +215,14 @@ def check_points(name: str, x: Any, dim: int | None = None) -> torch.Tensor:
     return x
 
 
+def _check_module(module: Any) -> None:
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"model doit être un modèle PyTorch (torch.nn.Module), reçu {type(module).__name__}.")
+
+
 def module_device(module: torch.nn.Module) -> torch.device:
     """Périphérique des paramètres (ou, à défaut, des tampons) d'un module ; CPU s'il n'en a aucun."""
+    _check_module(module)
     for t in itertools.chain(module.parameters(), module.buffers()):
         return t.device
     return torch.device("cpu")
@@ -163,6 +230,7 @@ def module_device(module: torch.nn.Module) -> torch.device:
 
 def module_dtype(module: torch.nn.Module) -> torch.dtype:
     """Type flottant des paramètres d'un module ; le type par défaut de torch s'il n'en a aucun."""
+    _check_module(module)
     for t in itertools.chain(module.parameters(), module.buffers()):
         if t.is_floating_point():
             return t.dtype
@@ -177,6 +245,7 @@ def standard_normal(shape: tuple[int, ...], *, generator: torch.Generator | None
     CPU quel que soit le périphérique du modèle (mêmes nombres sur CPU et sur GPU) ; sans
     générateur, le bruit est tiré directement sur ``device``.
     """
+    generator = check_generator("generator", generator)
     device = torch.device(device) if device is not None else torch.device("cpu")
     where = generator.device if generator is not None else device
     return torch.randn(*shape, generator=generator, device=where, dtype=dtype).to(device)
@@ -323,9 +392,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device | 
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Point de sauvegarde introuvable : {path}")
+        raise FileNotFoundError(f"Point de sauvegarde introuvable : path={str(path)!r}.")
     if path.stat().st_size == 0:
-        raise ValueError(f"Le point de sauvegarde {path} est vide (sauvegarde interrompue ?).")
+        raise ValueError(f"Le point de sauvegarde path={str(path)!r} est vide (sauvegarde interrompue ?).")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
