@@ -132,7 +132,7 @@ def test_metrics_refuse_questions_without_a_meaningful_answer():
     with pytest.raises(ValueError, match="n_projections"):
         metrics.sliced_wasserstein(torch.zeros(4, 2), torch.zeros(4, 2), n_projections=10**9)
     images = torch.rand(20, 64)
-    with pytest.raises(ValueError, match=r"images doit être à l'échelle \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"generated doit être à l'échelle \[0, 1\]"):
         metrics.digits_frechet_distance(2 * images - 1, images)
     with pytest.raises(ValueError, match="non finie"):
         metrics.digits_frechet_distance(images * float("nan"), images)

@@ -53,7 +53,8 @@ from .metrics import (
 )
 from .recipes import Fit, ToyData
 from .reporting import LABELS
-from .utils import check_choice, check_positive_int, derive_seed, module_device, stream_generator
+from .utils import (as_tensor, check_bool, check_choice, check_finite, check_positive_int, derive_seed, module_device,
+                    stream_generator)
 
 __all__ = [
     "FAMILY_MODULES", "FAMILIES", "SAMPLE_OPTIONS", "LOG_PROB_OPTIONS", "TOY_FIT_OPTIONS", "DIGITS_FIT_OPTIONS",
@@ -145,6 +146,10 @@ DIGITS_BUDGET = Budget(max_seconds=25.0, iterations={"vae": 2600, "diffusion": 1
 
 
 def _budget_options(family: str, budget: Budget, desc: str, progress: bool) -> dict:
+    if not isinstance(budget, Budget):
+        raise TypeError(f"budget doit être un genmodels.comparison.Budget (par exemple TOY_BUDGET), reçu "
+                        f"{type(budget).__name__}.")
+    check_bool("progress", progress)
     if family not in budget.iterations:
         raise ValueError(f"Le budget ne prévoit pas la famille {family!r} ; familles prévues : "
                          f"{', '.join(budget.iterations)}.")
@@ -173,7 +178,7 @@ def fit_toy(family: str, name: str, seed: int = 0, budget: Budget = TOY_BUDGET, 
     check_choice("family", family, FAMILIES)
     if _module(family).DENSITY is not None and not get_toy(name).has_log_prob:
         raise ValueError(
-            f"La densité {name!r} n'a pas de log-densité connue : l'évaluation de {LABELS[family]} (écart de KL) "
+            f"name={name!r} : cette densité n'a pas de log-densité connue : l'évaluation de {LABELS[family]} (écart de KL) "
             "échouerait après l'entraînement. Choisissez une densité de genmodels.datasets.TOY_DATASETS qui en a une "
             f"({', '.join(n for n in TOY_DATASETS if get_toy(n).has_log_prob)})."
         )
@@ -288,6 +293,8 @@ def evaluate(family: str, fit: Fit, name: str, n: int = 5000, n_pairs: int = 1, 
     _check_toy_data(fit, name)
     n = check_positive_int("n", n)
     n_pairs = check_positive_int("n_pairs", n_pairs)
+    if x_test is not None:
+        x_test = check_finite("x_test", as_tensor("x_test", x_test, dim=2))
     toy = get_toy(name)
     x, seconds = _timed_draw(family, fit, n * n_pairs, derive_seed(seed, "samples"))
     if not torch.isfinite(x).all():
@@ -383,7 +390,7 @@ class DigitsReference(_Record):
 
 def digits_reference(n: int = DIGITS_N_GENERATED, n_floor: int = 5, seed: int = 0) -> DigitsReference:
     """Plancher (``n`` vraies images d'apprentissage contre le test, ``n_floor`` tirages) et gaussienne de référence."""
-    floor = digits_noise_floor(n, n_floor, seed=seed)
+    floor = digits_noise_floor(n, check_positive_int("n_floor", n_floor), seed=seed)
     data = load_digits("unit")
     base = digits_evaluation(vae.GaussianBaseline(data.x_train).sample(n, generator=stream_generator(seed, "baseline")),
                              data.x_test)

@@ -13,7 +13,7 @@ from torch import nn
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
 from .nn import MLP
-from .utils import check_positive_int
+from .utils import check_points, check_positive_int
 
 __all__ = ["Regressor", "regression_loss", "MixtureDensityNetwork", "mdn_loss"]
 
@@ -25,9 +25,16 @@ class Regressor(MLP):
         super().__init__(cond_dim, out_dim, hidden)
 
 
+def _pair(batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Le couple ``(y, x)`` d'un mini-lot conditionnel."""
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+        raise TypeError(f"batch doit être un couple (y, x) de tenseurs (condition, donnée), reçu {type(batch).__name__}.")
+    return batch[0], batch[1]
+
+
 def regression_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """Erreur quadratique moyenne ‖x - f_θ(y)‖² ; ``batch = (y, x)``."""
-    y, x = batch
+    y, x = _pair(batch)
     return (model(y) - x).square().sum(dim=1).mean()
 
 
@@ -45,11 +52,12 @@ class MixtureDensityNetwork(nn.Module):
         super().__init__()
         self.k = check_positive_int("n_components", n_components)
         self.out_dim = check_positive_int("out_dim", out_dim)
-        self.net = MLP(cond_dim, self.k * (1 + 2 * self.out_dim), hidden)
+        self.cond_dim = check_positive_int("cond_dim", cond_dim)
+        self.net = MLP(self.cond_dim, self.k * (1 + 2 * self.out_dim), hidden)
 
     def distribution(self, y: torch.Tensor) -> MixtureSameFamily:
         """La loi p_θ(· | y), une loi par ligne de ``y`` (forme ``(batch, cond_dim)``)."""
-        out = self.net(y)
+        out = self.net(check_points("y", y, self.cond_dim))
         logits, mu, log_sigma = out.split([self.k, self.k * self.out_dim, self.k * self.out_dim], dim=1)
         mu = mu.view(-1, self.k, self.out_dim)
         sigma = nn.functional.softplus(log_sigma.view(-1, self.k, self.out_dim)) + 1e-3
@@ -67,5 +75,5 @@ class MixtureDensityNetwork(nn.Module):
 
 def mdn_loss(model: MixtureDensityNetwork, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """Log-vraisemblance négative moyenne -log p_θ(x | y) ; ``batch = (y, x)``."""
-    y, x = batch
+    y, x = _pair(batch)
     return -model.log_prob(x, y).mean()

@@ -30,7 +30,7 @@ import torch
 from sklearn.datasets import load_digits as _sk_load_digits
 from sklearn.model_selection import train_test_split
 
-from .utils import MAX_DRAWS, as_tensor, check_choice, check_positive_int
+from .utils import MAX_DRAWS, as_tensor, check_choice, check_generator, check_positive_int, check_positive_real
 
 __all__ = [
     "ToyDensity",
@@ -90,7 +90,7 @@ class ToyDensity:
             Tenseur float32 de forme ``(n, 2)`` sur le CPU.
         """
         n = check_positive_int("n", n, maximum=MAX_DRAWS)
-        return self._sample(n, generator).to(torch.float32)
+        return self._sample(n, check_generator("generator", generator, cpu=True)).to(torch.float32)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Log-densité exacte log p_data(x), en nats.
@@ -367,7 +367,7 @@ def sample_toy(name: str, n: int, seed: int | None = None) -> torch.Tensor:
     Returns:
         Tenseur float32 de forme ``(n, 2)``.
     """
-    g = None if seed is None else torch.Generator().manual_seed(int(seed))
+    g = None if seed is None else torch.Generator().manual_seed(check_positive_int("seed", seed, minimum=0))
     return get_toy(name).sample(n, generator=g)
 
 
@@ -412,6 +412,11 @@ class BimodalConditional:
     slope: float = 2.0
     noise: float = 0.15
 
+    def __post_init__(self) -> None:
+        if isinstance(self.slope, bool) or not isinstance(self.slope, (int, float)) or not math.isfinite(self.slope):
+            raise ValueError(f"slope doit être un réel fini, reçu {self.slope!r}.")
+        check_positive_real("noise", self.noise)
+
     def branch(self, y: torch.Tensor) -> torch.Tensor:
         """Position g(y) de la branche positive."""
         return self.slope * y.clamp(min=0)
@@ -423,14 +428,20 @@ class BimodalConditional:
             ``(y, x)``, deux tenseurs float32 de forme ``(n, 1)``.
         """
         n = check_positive_int("n", n, maximum=MAX_DRAWS)
-        y = 2 * torch.rand(n, 1, generator=generator) - 1
+        y = 2 * torch.rand(n, 1, generator=check_generator("generator", generator, cpu=True)) - 1
         return y, self.sample_x_given_y(y, generator=generator)
 
     def sample_x_given_y(self, y: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Tire un x selon p(x | y) pour chaque ligne de ``y`` (forme ``(n, 1)``)."""
+        """Tire un x selon p(x | y) pour chaque ligne de ``y`` (forme ``(n, 1)``).
+
+        Les tirages se font sur le CPU (``generator`` : un générateur CPU), puis sont portés sur le
+        périphérique de ``y`` : le résultat est sur celui-ci.
+        """
         y = as_tensor("y", y, dim=1)
-        sign = 2 * torch.randint(0, 2, y.shape, generator=generator, dtype=y.dtype) - 1
-        return sign * self.branch(y) + self.noise * torch.randn(y.shape, generator=generator, dtype=y.dtype)
+        generator = check_generator("generator", generator, cpu=True)
+        sign = (2 * torch.randint(0, 2, y.shape, generator=generator, dtype=y.dtype) - 1).to(y.device)
+        noise = torch.randn(y.shape, generator=generator, dtype=y.dtype).to(y.device)
+        return sign * self.branch(y) + self.noise * noise
 
     def log_prob(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """log p(x | y) exacte ; ``x`` et ``y`` de forme ``(n, 1)``, sortie ``(n,)``."""
@@ -490,6 +501,7 @@ def load_digits(scaling: str = "unit", test_fraction: float = 0.2, seed: int = 0
         seed: graine de la séparation.
     """
     check_choice("scaling", scaling, _DIGITS_SCALINGS)
+    seed = check_positive_int("seed", seed, minimum=0)
     if not (isinstance(test_fraction, float) and 0 < test_fraction < 1):
         raise ValueError(f"test_fraction doit être un réel de ]0, 1[, reçu {test_fraction!r}.")
     bunch = _sk_load_digits()

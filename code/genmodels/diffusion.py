@@ -155,7 +155,8 @@ class NoiseSchedule(nn.Module):
             if betas.ndim != 1 or betas.numel() == 0:
                 raise ValueError(f"betas doit être une suite 1-D non vide, reçu la forme {tuple(betas.shape)}.")
             if not ((betas > 0) & (betas < 1)).all():
-                raise ValueError("Chaque β_t doit être dans ]0, 1[.")
+                raise ValueError(f"betas : chaque β_t doit être dans ]0, 1[, reçu des valeurs de {float(betas.min()):.3g} "
+                                 f"à {float(betas.max()):.3g}.")
         self.kind = kind
         self.T = betas.numel()
         betas = torch.cat([torch.zeros(1, dtype=torch.float64), betas])
@@ -685,7 +686,9 @@ class DiffusionConfig:
 
 def make_diffusion(config: DiffusionConfig | None = None, x: torch.Tensor | None = None) -> Diffusion:
     """Construit le modèle décrit par ``config`` ; si ``x`` est donné, fixe la réduction des données sur ``x``."""
-    cfg = config or DiffusionConfig()
+    cfg = DiffusionConfig() if config is None else config
+    if not isinstance(cfg, DiffusionConfig):
+        raise TypeError(f"config doit être un genmodels.diffusion.DiffusionConfig (ou None), reçu {type(cfg).__name__}.")
     net = Denoiser(cfg.dim, cfg.hidden, cfg.n_blocks, cfg.time_dim, cfg.activation)
     model = Diffusion(net, NoiseSchedule(cfg.T, cfg.schedule), cfg.dim, cfg.sigma)
     if x is not None:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, MixtureSameFamily, Normal
 
-from .utils import as_tensor, check_positive_int, seeded
+from .utils import as_tensor, check_positive_int, check_positive_real, seeded
 
 __all__ = [
     "kl_gaussians",
@@ -67,7 +67,7 @@ def kl_monte_carlo(p: Distribution, q: Distribution, n: int, generator_seed: int
     if generator_seed is None:
         x = p.sample((n,))
     else:
-        with seeded(generator_seed):
+        with seeded(check_positive_int("generator_seed", generator_seed, minimum=0)):
             x = p.sample((n,))
     ratio = (p.log_prob(x) - q.log_prob(x)).double()
     return float(ratio.mean()), float(ratio.std() / math.sqrt(n))
@@ -133,8 +133,7 @@ class GaussianFit(nn.Module):
 
     def __init__(self, mu: float = 0.0, sigma: float = 1.0) -> None:
         super().__init__()
-        if not sigma > 0:
-            raise ValueError(f"sigma doit être > 0, reçu {sigma!r}.")
+        sigma = check_positive_real("sigma", sigma)
         self.mu = nn.Parameter(torch.tensor(float(mu)))
         self.log_sigma = nn.Parameter(torch.tensor(math.log(sigma)))
 
@@ -146,12 +145,28 @@ class GaussianFit(nn.Module):
         return Normal(self.mu, self.sigma)
 
 
+def _check_target(target: Distribution) -> torch.device:
+    """Vérifie que ``target`` est une loi ``torch.distributions`` et renvoie le périphérique de ses paramètres."""
+    if not isinstance(target, Distribution):
+        raise TypeError(f"target doit être une loi torch.distributions (par exemple gaussian_mixture_1d(...)), reçu "
+                        f"{type(target).__name__}.")
+    pending = [target]
+    while pending:
+        for value in vars(pending.pop()).values():
+            if isinstance(value, torch.Tensor):
+                return value.device
+            if isinstance(value, Distribution):
+                pending.append(value)
+    return torch.device("cpu")
+
+
 def forward_kl_loss(target: Distribution) -> Callable[[GaussianFit, torch.Tensor], torch.Tensor]:
     """Perte de la KL directe KL(p ‖ q) à une constante près : E_p[-ln q(x)].
 
     Les mini-lots sont des échantillons de la cible p (forme ``(batch,)``) ; minimiser
     cette perte, c'est le maximum de vraisemblance.
     """
+    _check_target(target)
 
     def loss(model: GaussianFit, x: torch.Tensor) -> torch.Tensor:
         return -model.distribution().log_prob(x).mean()
@@ -163,11 +178,15 @@ def reverse_kl_loss(target: Distribution) -> Callable[[GaussianFit, torch.Tensor
     """Perte de la KL inverse KL(q ‖ p) = E_q[ln q(x) - ln p(x)], estimée par reparamétrisation.
 
     Les mini-lots sont des bruits ε ~ 𝒩(0, 1) (forme ``(batch,)``) ; x = μ + σε suit q,
-    et le gradient traverse l'échantillon.
+    et le gradient traverse l'échantillon. La cible est évaluée sur son propre périphérique
+    (le CPU pour :func:`gaussian_mixture_1d`) : x y est porté, puis ln p(x) revient sur celui du
+    modèle, si bien que la perte marche aussi quand l'entraînement se fait sur GPU.
     """
+    where = _check_target(target)
 
     def loss(model: GaussianFit, eps: torch.Tensor) -> torch.Tensor:
         x = model.mu + model.sigma * eps
-        return (model.distribution().log_prob(x) - target.log_prob(x.double()).to(x.dtype)).mean()
+        return (model.distribution().log_prob(x)
+                - target.log_prob(x.double().to(where)).to(device=x.device, dtype=x.dtype)).mean()
 
     return loss

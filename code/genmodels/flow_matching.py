@@ -66,8 +66,8 @@ from torch import nn
 from .metrics import Density, sliced_wasserstein
 from .nn import ACTIVATIONS as _ACTIVATIONS
 from .nn import MLP
-from .utils import (MAX_DRAWS, MAX_STEPS, check_choice, check_points, check_positive_int, module_device, module_dtype,
-                    standard_normal)
+from .utils import (MAX_DRAWS, MAX_STEPS, check_bool, check_choice, check_generator, check_points, check_positive_int,
+                    check_widths, module_device, module_dtype, standard_normal)
 
 __all__ = [
     "PathSample",
@@ -212,16 +212,18 @@ def conditional_path(
     check_points("x1", x1)
     check_choice("coupling", coupling, COUPLINGS)
     _check_t_power(t_power)
+    # tirages sur le périphérique du générateur (le CPU sans générateur), puis sur celui de x1
+    where = check_generator("generator", generator).device if generator is not None else torch.device("cpu")
     n, d = x1.shape
     if x0 is None:
-        x0 = torch.randn(n, d, generator=generator, dtype=x1.dtype).to(x1.device)
+        x0 = torch.randn(n, d, generator=generator, device=where, dtype=x1.dtype).to(x1.device)
     else:
         check_points("x0", x0, d)
         if x0.shape[0] != n:
             raise ValueError(f"x0 et x1 doivent avoir le même nombre de lignes, reçu {x0.shape[0]} et {n}.")
         x0 = x0.to(device=x1.device, dtype=x1.dtype)
     if t is None:
-        t = torch.rand(n, 1, generator=generator, dtype=x1.dtype)
+        t = torch.rand(n, 1, generator=generator, device=where, dtype=x1.dtype)
         if t_power != 1:
             t = t.pow(1 / t_power)
         t = t.to(x1.device)
@@ -342,7 +344,7 @@ class FMConfig:
 
     def __post_init__(self) -> None:
         check_positive_int("dim", self.dim)
-        self.hidden = tuple(check_positive_int("hidden[i]", h) for h in self.hidden)
+        self.hidden = check_widths("hidden", self.hidden)
         check_positive_int("n_freq", self.n_freq, minimum=0)
         check_positive_int("log_prob_n_steps", self.log_prob_n_steps)
         if not (isinstance(self.max_freq, (int, float)) and 0.5 <= self.max_freq < math.inf):
@@ -352,7 +354,9 @@ class FMConfig:
 
 def make_velocity(config: FMConfig | None = None) -> VelocityField:
     """Construit le champ de vitesses décrit par ``config`` (:class:`FMConfig`)."""
-    cfg = config or FMConfig()
+    cfg = FMConfig() if config is None else config
+    if not isinstance(cfg, FMConfig):
+        raise TypeError(f"config doit être un genmodels.flow_matching.FMConfig (ou None), reçu {type(cfg).__name__}.")
     return VelocityField(cfg.dim, cfg.hidden, cfg.n_freq, cfg.max_freq, _ACTIVATIONS[cfg.activation],
                          cfg.log_prob_n_steps)
 
@@ -453,6 +457,7 @@ def integrate(field: Field, x0: torch.Tensor, n_steps: int = 20, method: str = "
     check_points("x0", x0)
     n_steps = check_positive_int("n_steps", n_steps, maximum=MAX_STEPS)
     check_choice("method", method, METHODS)
+    check_bool("keep_path", keep_path)
     t_start, t_end = (float(v) for v in t_span)
     if not (math.isfinite(t_start) and math.isfinite(t_end)) or t_start == t_end:
         raise ValueError(f"t_span doit contenir deux instants finis et distincts, reçu {t_span!r}.")
@@ -495,6 +500,9 @@ def sample(model: VelocityField, n: int | None, *, generator: torch.Generator | 
         n = check_positive_int("n", n, maximum=MAX_DRAWS)
         x0 = standard_normal((n, model.dim), generator=generator, device=device, dtype=dtype)
     else:
+        if generator is not None:
+            raise ValueError("generator ne servirait à rien : les bruits de départ x0 sont donnés. Passez x0 ou "
+                             "generator, pas les deux.")
         check_points("x0", x0, model.dim)
         if n is not None and check_positive_int("n", n) != x0.shape[0]:
             raise ValueError(f"n={n} ne correspond pas au nombre de bruits de départ x0 ({x0.shape[0]}).")
@@ -601,8 +609,10 @@ def log_likelihood(field: Field, x: torch.Tensor, n_steps: int = 40, method: str
     check_choice("method", method, METHODS)
     n, d = x.shape
     probe = None
-    if hutchinson:
-        probe = (torch.randint(0, 2, (n, d), generator=generator) * 2 - 1).to(device=x.device, dtype=x.dtype)
+    if check_bool("hutchinson", hutchinson):
+        # vecteur tiré sur le périphérique du générateur (le CPU sans générateur), puis sur celui de x
+        where = check_generator("generator", generator).device if generator is not None else torch.device("cpu")
+        probe = (torch.randint(0, 2, (n, d), generator=generator, device=where) * 2 - 1).to(device=x.device, dtype=x.dtype)
 
     def augmented(state: torch.Tensor, t: float) -> torch.Tensor:
         u, div = divergence(field, state[:, :d], t, probe)
@@ -728,7 +738,7 @@ def nfe_curve(model: VelocityField, reference: torch.Tensor | Callable[..., torc
         raise TypeError("reference doit être un tenseur (n, d) ou un échantillonneur reference(n, generator=g).")
     n = check_positive_int("n", n, maximum=MAX_DRAWS)
     per_step = METHODS[method]
-    n_steps = sorted({max(1, check_positive_int("nfe", k) // per_step) for k in nfes})
+    n_steps = sorted({max(1, check_positive_int(f"nfes[{i}]", k) // per_step) for i, k in enumerate(nfes)})
     totals = [0.0] * len(n_steps)
     for r in range(repeats):
         g = torch.Generator().manual_seed(seed + r)

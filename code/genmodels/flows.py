@@ -46,8 +46,8 @@ from torch import nn
 from .metrics import Density
 from .nn import ACTIVATIONS as _ACTIVATIONS
 from .nn import MLP
-from .utils import (MAX_DRAWS, check_choice, check_points, check_positive_int, module_device, module_dtype,
-                    standard_normal)
+from .utils import (MAX_DRAWS, check_bool, check_choice, check_points, check_positive_int, check_widths, module_device,
+                    module_dtype, standard_normal)
 
 __all__ = [
     "AffineCoupling",
@@ -312,7 +312,7 @@ class Flow(nn.Module):
         self.dim = check_positive_int("dim", dim)
         layers = list(layers)
         if not layers:
-            raise ValueError("Un flot demande au moins une couche.")
+            raise ValueError("layers doit contenir au moins une couche : un flot en demande au moins une.")
         for i, layer in enumerate(layers):
             if not (isinstance(layer, nn.Module) and callable(getattr(layer, "inverse", None))):
                 raise TypeError(f"La couche {i} ({type(layer).__name__}) doit être un nn.Module avec une méthode inverse.")
@@ -442,12 +442,14 @@ class FlowConfig:
     def __post_init__(self) -> None:
         check_positive_int("dim", self.dim, minimum=2)
         check_positive_int("n_layers", self.n_layers)
-        self.hidden = tuple(check_positive_int("hidden[i]", h) for h in self.hidden)
+        self.hidden = check_widths("hidden", self.hidden)
         check_choice("mask", self.mask, MASKS)
         check_choice("permutation", self.permutation, PERMUTATIONS)
         if not (isinstance(self.scale_bound, (int, float)) and 0 < self.scale_bound < math.inf):
             raise ValueError(f"scale_bound doit être un réel strictement positif et fini, reçu {self.scale_bound!r}.")
         check_choice("activation", self.activation, _ACTIVATIONS)
+        check_bool("actnorm", self.actnorm)
+        check_positive_int("seed", self.seed, minimum=0)
 
 
 def coupling_masks(dim: int, n_layers: int, kind: str = "parity", alternate: bool = True) -> list[torch.Tensor]:
@@ -466,6 +468,7 @@ def coupling_masks(dim: int, n_layers: int, kind: str = "parity", alternate: boo
     dim = check_positive_int("dim", dim, minimum=2)
     n_layers = check_positive_int("n_layers", n_layers)
     check_choice("kind", kind, MASKS)
+    check_bool("alternate", alternate)
     j = torch.arange(dim)
     base = (j % 2 == 0).float() if kind == "parity" else (j < (dim + 1) // 2).float()
     return [1 - base if alternate and k % 2 else base.clone() for k in range(n_layers)]
@@ -482,7 +485,9 @@ def make_flow(config: FlowConfig | None = None) -> Flow:
     Args:
         config: réglages (:class:`FlowConfig`), valeurs par défaut si ``None``.
     """
-    cfg = config or FlowConfig()
+    cfg = FlowConfig() if config is None else config
+    if not isinstance(cfg, FlowConfig):
+        raise TypeError(f"config doit être un genmodels.flows.FlowConfig (ou None), reçu {type(cfg).__name__}.")
     alternate = cfg.permutation == "none"
     masks = coupling_masks(cfg.dim, cfg.n_layers, cfg.mask, alternate=alternate)
     layers: list[nn.Module] = [ActNorm(cfg.dim)] if cfg.actnorm else []

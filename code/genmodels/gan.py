@@ -49,7 +49,8 @@ from .metrics import Density
 from .nn import ACTIVATIONS as _ACTIVATIONS
 from .nn import MLP
 from .training import Stage
-from .utils import MAX_DRAWS, as_tensor, check_choice, check_positive_int, module_device, standard_normal
+from .utils import (MAX_DRAWS, as_tensor, check_choice, check_generator, check_positive_int, check_positive_real,
+                    check_widths, module_device, standard_normal)
 
 __all__ = [
     "GANConfig",
@@ -111,10 +112,8 @@ class GANConfig:
     def __post_init__(self) -> None:
         check_positive_int("data_dim", self.data_dim)
         check_positive_int("latent_dim", self.latent_dim)
-        self.generator_hidden = tuple(check_positive_int("generator_hidden[i]", h) for h in self.generator_hidden)
-        self.discriminator_hidden = tuple(
-            check_positive_int("discriminator_hidden[i]", h) for h in self.discriminator_hidden
-        )
+        self.generator_hidden = check_widths("generator_hidden", self.generator_hidden)
+        self.discriminator_hidden = check_widths("discriminator_hidden", self.discriminator_hidden)
         check_choice("generator_activation", self.generator_activation, tuple(_ACTIVATIONS))
         check_choice("discriminator_activation", self.discriminator_activation, tuple(_ACTIVATIONS))
         check_choice("output", self.output, _OUTPUTS)
@@ -239,7 +238,9 @@ class AffineGenerator(nn.Module):
 
 def make_gan(config: GANConfig | None = None) -> GAN:
     """Construit le GAN décrit par ``config`` (par défaut :class:`GANConfig`)."""
-    cfg = config or GANConfig()
+    cfg = GANConfig() if config is None else config
+    if not isinstance(cfg, GANConfig):
+        raise TypeError(f"config doit être un genmodels.gan.GANConfig (ou None), reçu {type(cfg).__name__}.")
     g = Generator(cfg.latent_dim, cfg.data_dim, cfg.generator_hidden, cfg.generator_activation, cfg.output)
     d = Discriminator(cfg.data_dim, cfg.discriminator_hidden, cfg.discriminator_activation)
     return GAN(g, d)
@@ -358,7 +359,7 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     if real.shape != fake.shape:
         raise ValueError(f"real et fake doivent avoir la même forme, reçu {tuple(real.shape)} et {tuple(fake.shape)}.")
     shape = (real.shape[0],) + (1,) * (real.ndim - 1)
-    where = generator.device if generator is not None else real.device
+    where = check_generator("generator", generator).device if generator is not None else real.device
     eps = torch.rand(shape, generator=generator, device=where, dtype=real.dtype).to(real.device)
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     with torch.enable_grad():
@@ -478,7 +479,9 @@ def make_stages(config: AdversarialConfig | None = None) -> Callable[[GAN], list
     l'historique : ``"critic_loss"`` (WGAN-GP) ou ``"discriminator_loss"``, puis
     ``"generator_loss"``.
     """
-    cfg = config or AdversarialConfig()
+    cfg = AdversarialConfig() if config is None else config
+    if not isinstance(cfg, AdversarialConfig):
+        raise TypeError(f"config doit être un genmodels.gan.AdversarialConfig (ou None), reçu {type(cfg).__name__}.")
 
     def build(model: GAN) -> list[Stage]:
         stages = []
@@ -508,7 +511,8 @@ def game_value(model: GAN, x_real: torch.Tensor, n_fake: int | None = None,
     Avec D = D*, f vaut 2 JSD(p ‖ q_θ) - ln 4 ; pour tout autre D, f est plus petite.
     """
     x_real = x_real.to(model.device)
-    fake = model.generator(model.sample_latent(n_fake or x_real.shape[0], generator))
+    n_fake = x_real.shape[0] if n_fake is None else check_positive_int("n_fake", n_fake, maximum=MAX_DRAWS)
+    fake = model.generator(model.sample_latent(n_fake, generator))
     return float(value_function(model.discriminator(x_real), model.discriminator(fake)))
 
 
@@ -538,6 +542,10 @@ def generator_gradients(model: GAN, n: int = 1024, generator: torch.Generator | 
     return GeneratorGradients(norms[0], norms[1], float(torch.sigmoid(logits.detach()).mean()))
 
 
+MAX_KDE_PAIRS = 50_000_000
+"""Nombre maximal de couples (tirage, point de la grille) évalués par :func:`kde_1d` (garde de mémoire)."""
+
+
 def kde_1d(samples: torch.Tensor, grid: torch.Tensor, bandwidth: float | None = None) -> torch.Tensor:
     """Estimation à noyau gaussien d'une densité 1-D (la densité implicite d'un générateur).
 
@@ -553,12 +561,15 @@ def kde_1d(samples: torch.Tensor, grid: torch.Tensor, bandwidth: float | None = 
     x = as_tensor("samples", samples, dtype=torch.float64).reshape(-1).cpu()
     grid = as_tensor("grid", grid, dtype=torch.float64).reshape(-1).cpu()
     if x.numel() < 2:
-        raise ValueError("kde_1d demande au moins 2 tirages.")
+        raise ValueError(f"samples doit contenir au moins 2 tirages, reçu {x.numel()}.")
+    if x.numel() * grid.numel() > MAX_KDE_PAIRS:
+        raise ValueError(f"samples ({x.numel()} tirages) × grid ({grid.numel()} points) = {x.numel() * grid.numel()} "
+                         f"noyaux à évaluer d'un coup, au-delà de la limite de {MAX_KDE_PAIRS} (mémoire) : réduisez le "
+                         "nombre de tirages ou de points de la grille.")
     if bandwidth is None:
         iqr = float(torch.quantile(x, 0.75) - torch.quantile(x, 0.25))
         spread = min(float(x.std()), iqr / 1.34) or float(x.std()) or 1e-3
         bandwidth = 0.9 * spread * x.numel() ** -0.2
-    if not bandwidth > 0:
-        raise ValueError(f"bandwidth doit être > 0, reçu {bandwidth!r}.")
+    bandwidth = check_positive_real("bandwidth", bandwidth)
     u = (grid[:, None] - x[None, :]) / bandwidth
     return torch.exp(-0.5 * u.square()).mean(dim=1) / (bandwidth * math.sqrt(2 * math.pi))

@@ -26,7 +26,7 @@ from torch import nn
 
 from .datasets import load_digits
 from .training import TrainConfig, train
-from .utils import as_tensor, check_finite, check_positive_int
+from .utils import as_tensor, check_finite, check_positive_int, check_positive_real
 
 __all__ = [
     "Density",
@@ -108,10 +108,8 @@ def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, n_projections: int = 10
         seed: graine des directions en dimension > 2.
     """
     x, y = _check_pair(x, y)
-    n_projections = check_positive_int("n_projections", n_projections)
-    if n_projections > MAX_PROJECTIONS:
-        raise ValueError(f"n_projections={n_projections} dépasse {MAX_PROJECTIONS} : au-delà, la mémoire explose sans "
-                         "gain de précision (l'erreur décroît en 1/√L).")
+    n_projections = check_positive_int("n_projections", n_projections, maximum=MAX_PROJECTIONS)
+    seed = check_positive_int("seed", seed, minimum=0)
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x et y doivent avoir le même nombre de points, reçu {x.shape[0]} et {y.shape[0]}.")
     d = x.shape[1]
@@ -168,7 +166,10 @@ def negative_log_likelihood(
     Returns:
         ``(nll, erreur_type)``.
     """
-    x = as_tensor("x", x)
+    if not callable(log_prob):
+        raise TypeError(f"log_prob doit être une fonction (batch, d) -> (batch,), reçu {type(log_prob).__name__}.")
+    x = check_finite("x", as_tensor("x", x))
+    batch_size = check_positive_int("batch_size", batch_size)
     values = torch.cat([-log_prob(chunk).detach().double().cpu() for chunk in x.split(batch_size)])
     if values.shape != (x.shape[0],):
         raise ValueError(f"log_prob doit renvoyer un tenseur de forme ({x.shape[0]},), reçu {tuple(values.shape)}.")
@@ -204,6 +205,9 @@ def density_score(log_prob: Callable[[torch.Tensor], torch.Tensor], x_test: torc
         x_test: échantillon de test de p_data, ``(n, d)``.
         entropy: H(p_data) en nats, par exemple ``get_toy(name).entropy()``.
     """
+    if isinstance(entropy, bool) or not isinstance(entropy, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(entropy):
+        raise ValueError(f"entropy doit être un réel fini (H(p_data) en nats), reçu {entropy!r}.")
     nll, se = negative_log_likelihood(log_prob, x_test)
     return DensityScore(nll, se, float(entropy))
 
@@ -242,7 +246,7 @@ def noise_floor(
     """
     n = check_positive_int("n", n)
     n_pairs = check_positive_int("n_pairs", n_pairs, minimum=2)
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(check_positive_int("seed", seed, minimum=0))
     values = [float(metric(sampler(n, generator=g), sampler(n, generator=g))) for _ in range(n_pairs)]
     return NoiseFloor(float(np.mean(values)), float(np.quantile(values, 0.95)), tuple(values))
 
@@ -297,7 +301,7 @@ def digits_classifier(seed: int = 0) -> DigitsClassifier:
     Entraînement déterministe (graine ``seed``, CPU, quelques secondes) : ses
     caractéristiques sont les mêmes d'un chapitre à l'autre.
     """
-    return _trained_digits_classifier(int(seed))
+    return _trained_digits_classifier(check_positive_int("seed", seed, minimum=0))
 
 
 @lru_cache(maxsize=4)
@@ -314,16 +318,22 @@ def _trained_digits_classifier(seed: int) -> DigitsClassifier:
     return model.eval()
 
 
-@torch.no_grad()
-def digits_features(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """Caractéristiques du classifieur fixe pour des images ``(n, 64)`` à valeurs dans [0, 1]."""
-    images = check_finite("images", as_tensor("images", images, dim=64))
+def _check_digit_images(name: str, images) -> torch.Tensor:
+    """Images ``(n, 64)`` finies à l'échelle [0, 1] (à une marge près), sinon une erreur qui nomme ``name``."""
+    images = check_finite(name, as_tensor(name, images, dim=64))
     low, high = float(images.min()), float(images.max())
     if low < -0.5 or high > 1.5:
         raise ValueError(
-            f"images doit être à l'échelle [0, 1] (pixels de load_digits('unit')), reçu des valeurs de {low:.3g} à "
+            f"{name} doit être à l'échelle [0, 1] (pixels de load_digits('unit')), reçu des valeurs de {low:.3g} à "
             f"{high:.3g} : ramenez des images de [-1, 1] par data.to_unit(x), ou des pixels 0–16 en les divisant par 16."
         )
+    return images
+
+
+@torch.no_grad()
+def digits_features(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Caractéristiques du classifieur fixe pour des images ``(n, 64)`` à valeurs dans [0, 1]."""
+    images = _check_digit_images("images", images)
     return digits_classifier(seed).features(images.detach().float().cpu())
 
 
@@ -333,6 +343,7 @@ def digits_frechet_distance(generated: torch.Tensor, reference: torch.Tensor, se
     À lire à côté de son plancher (deux moitiés des vraies données) et d'une
     référence naïve (une gaussienne ajustée aux pixels).
     """
+    generated, reference = _check_digit_images("generated", generated), _check_digit_images("reference", reference)
     return frechet_distance(digits_features(generated, seed), digits_features(reference, seed))
 
 
@@ -450,8 +461,8 @@ def digits_precision_recall(generated: torch.Tensor, reference: torch.Tensor, k:
         seed: graine du classifieur fixe.
     """
     k = check_positive_int("k", k)
-    generated = _check_cloud("generated", as_tensor("generated", generated, dim=64), k)
-    reference = _check_cloud("reference", as_tensor("reference", reference, dim=64), k)
+    generated = _check_cloud("generated", _check_digit_images("generated", generated), k)
+    reference = _check_cloud("reference", _check_digit_images("reference", reference), k)
     return _precision_recall(digits_features(reference, seed).double(), digits_features(generated, seed).double(), k)
 
 
@@ -484,8 +495,8 @@ def digits_evaluation(images: torch.Tensor, reference: torch.Tensor, k: int = 3,
     Les caractéristiques du classifieur fixe sont calculées une fois pour les trois mesures.
     """
     k = check_positive_int("k", k)
-    images = _check_cloud("images", as_tensor("images", images, dim=64), k)
-    reference = _check_cloud("reference", as_tensor("reference", reference, dim=64), k)
+    images = _check_cloud("images", _check_digit_images("images", images), k)
+    reference = _check_cloud("reference", _check_digit_images("reference", reference), k)
     f_gen, f_ref = digits_features(images, seed), digits_features(reference, seed)
     pr = _precision_recall(f_ref.double(), f_gen.double(), k)
     return DigitsEvaluation(frechet_distance(f_gen, f_ref), pr.precision, pr.recall, images.shape[0])

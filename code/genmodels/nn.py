@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .utils import check_points, check_positive_int
+from .utils import check_bool, check_points, check_positive_int, check_widths
 
 __all__ = ["MLP", "ACTIVATIONS"]
 
@@ -47,7 +47,8 @@ class MLP(nn.Sequential):
     ) -> None:
         in_dim = check_positive_int("in_dim", in_dim)
         out_dim = check_positive_int("out_dim", out_dim)
-        widths = [in_dim, *(check_positive_int("hidden[i]", h) for h in hidden)]
+        widths = [in_dim, *check_widths("hidden", hidden)]
+        check_bool("zero_last", zero_last)
         layers: list[nn.Module] = []
         for a, b in zip(widths[:-1], widths[1:]):
             layers += [nn.Linear(a, b), activation()]

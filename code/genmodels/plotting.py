@@ -19,7 +19,8 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import ScalarFormatter
 
 from .reporting import french_number
-from .utils import as_tensor, check_positive_int
+from .training import History
+from .utils import as_tensor, check_bool, check_positive_int, check_positive_real
 
 __all__ = [
     "FrenchFormatter",
@@ -62,7 +63,7 @@ def use_french_numbers(enable: bool = True) -> None:
     linéaire prend :class:`FrenchFormatter` comme formateur par défaut (``enable=False``
     rend celui de matplotlib). Les chapitres l'appellent dans leur cellule de mise en place.
     """
-    matplotlib.scale.ScalarFormatter = FrenchFormatter if enable else ScalarFormatter
+    matplotlib.scale.ScalarFormatter = FrenchFormatter if check_bool("enable", enable) else ScalarFormatter
 
 
 def _ax(ax: Axes | None, figsize=(4, 4)) -> Axes:
@@ -113,6 +114,7 @@ def _square(ax: Axes, bound: float | None) -> None:
 def density_grid(bound: float = 4.0, resolution: int = 200) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Grille régulière de ``[-bound, bound]²`` : ``(xx, yy, points)`` avec ``points`` de forme ``(r², 2)``."""
     resolution = check_positive_int("resolution", resolution, minimum=2)
+    check_positive_real("bound", bound)
     ticks = torch.linspace(-bound, bound, resolution)
     xx, yy = torch.meshgrid(ticks, ticks, indexing="xy")
     return xx, yy, torch.stack([xx.ravel(), yy.ravel()], dim=1)
@@ -172,7 +174,12 @@ def image_grid(
         image_shape: ``(h, w)`` si les images sont aplaties.
     """
     nrow = check_positive_int("nrow", nrow)
-    imgs = _np(images).reshape(-1, *image_shape)
+    imgs = _np(images)
+    pixels = math.prod(image_shape)
+    if imgs.size == 0 or imgs.size % pixels:
+        raise ValueError(f"images doit être de forme (n, {pixels}) ou (n, {image_shape[0]}, {image_shape[1]}) "
+                         f"(image_shape={tuple(image_shape)}), reçu {imgs.shape}.")
+    imgs = imgs.reshape(-1, *image_shape)
     n, h, w = imgs.shape
     ncol_rows = math.ceil(n / nrow)
     canvas = np.full((ncol_rows * (h + 1) + 1, nrow * (w + 1) + 1), vmax, dtype=float)
@@ -199,7 +206,7 @@ def trajectories(
     p = _np(path)
     if p.ndim != 3 or p.shape[2] != 2:
         raise ValueError(f"path doit être de forme (temps, n, 2), reçu {p.shape}.")
-    p = p[:, :n_show]
+    p = p[:, :check_positive_int("n_show", n_show)]
     ax = _ax(ax)
     ax.plot(p[:, :, 0], p[:, :, 1], color=color, alpha=0.25, linewidth=0.6)
     ax.scatter(p[0, :, 0], p[0, :, 1], s=4, color="0.5", label="départ", zorder=3)
@@ -236,6 +243,12 @@ def loss_curves(history, ax: Axes | None = None, names: Sequence[str] | None = N
 
     Les pertes sont nommées en français par :data:`LOSS_LABELS`.
     """
+    if not isinstance(history, History):
+        raise TypeError(f"history doit être un genmodels.training.History, reçu {type(history).__name__}.")
+    unknown = [name for name in names or () if name not in history.train]
+    if unknown:
+        raise ValueError(f"names : pertes {unknown} inconnues ; pertes enregistrées : {', '.join(history.train)}.")
+    check_bool("logy", logy)
     ax = _ax(ax, figsize=(6, 3.5))
     for name in names or list(history.train):
         ax.plot(history.iterations, history.train[name], label=f"{loss_label(name)} (apprentissage)")

@@ -46,7 +46,7 @@ from . import diffusion, flow_matching, flows, gan, vae
 from .datasets import DigitsData, ToyDensity, get_toy, load_digits
 from .metrics import modes_covered, sliced_wasserstein
 from .training import History, TrainConfig, train
-from .utils import check_choice, derive_seed, seeded, stream_generator
+from .utils import MAX_DRAWS, check_bool, check_choice, check_positive_int, derive_seed, seeded, stream_generator
 
 __all__ = [
     "ToyData",
@@ -116,11 +116,13 @@ class Fit(NamedTuple):
     data: ToyData | DigitsData
 
 
-def _toy_samples(name: str, seed: int, sizes: Sequence[int]) -> tuple[ToyDensity, list[torch.Tensor]]:
-    """La densité ``name`` et des échantillons successifs de tailles ``sizes``, tirés avec la graine ``seed``."""
+def _toy_samples(name: str, seed: int, **sizes: int) -> tuple[ToyDensity, list[torch.Tensor]]:
+    """La densité ``name`` et des échantillons successifs de tailles ``sizes`` (dans l'ordre, nommées pour les
+    messages d'erreur : ``n_train=…, n_test=…``), tirés avec la graine ``seed``."""
     toy = get_toy(name)
+    sizes = {key: check_positive_int(key, n, maximum=MAX_DRAWS) for key, n in sizes.items()}
     g = stream_generator(seed, "data")
-    return toy, [toy.sample(n, generator=g) for n in sizes]
+    return toy, [toy.sample(n, generator=g) for n in sizes.values()]
 
 
 def _config(defaults: dict, seed: int, desc: str, overrides: dict, **extra) -> TrainConfig:
@@ -161,7 +163,7 @@ def flow_toy(name: str, *, seed: int = 0, n_train: int = 20_000, n_val: int = 20
     par ``train_overrides``, arguments de :class:`genmodels.training.TrainConfig`) et recharge
     les poids du meilleur point de validation.
     """
-    toy, (x_train, x_val, x_test) = _toy_samples(name, seed, (n_train, n_val, n_test))
+    toy, (x_train, x_val, x_test) = _toy_samples(name, seed, n_train=n_train, n_val=n_val, n_test=n_test)
     with seeded(derive_seed(seed, "init")):
         model = flows.make_flow(config or flows.FlowConfig())
     train_cfg = _config(FLOW_TRAINING, seed, f"flot · {name}", train_overrides, eval_every=100)
@@ -211,7 +213,7 @@ def vae_toy(name: str = "moons", *, latent_dim: int = 2, hidden: Sequence[int] =
     densité se mesure ensuite par la borne IWAE (:func:`genmodels.vae.log_prob`) : comme
     -L_K ≥ -ln p_θ(x), l'écart de KL qu'on en déduit majore le vrai écart KL(p_data ‖ p_θ).
     """
-    toy, (x_train, x_test) = _toy_samples(name, seed, (n_train, n_test))
+    toy, (x_train, x_test) = _toy_samples(name, seed, n_train=n_train, n_test=n_test)
     with seeded(derive_seed(seed, "init")):
         model = vae.VAE(2, latent_dim, hidden, likelihood="gaussian")
     train_cfg = _config(VAE_TOY_TRAINING, seed, f"VAE · {name}", train_overrides)
@@ -265,6 +267,7 @@ def vae_digits(latent_dim: int = 8, *, seed: int = 0, conditional: bool = False,
         train_overrides: arguments de :class:`genmodels.training.TrainConfig`.
     """
     data = load_digits("unit")
+    check_bool("conditional", conditional)
     with seeded(derive_seed(seed, "init")):
         model = vae.VAE(64, latent_dim, hidden, likelihood=likelihood, n_classes=10 if conditional else None,
                         prior=prior, n_components=n_components)
@@ -309,7 +312,7 @@ def diffusion_toy(name: str, *, seed: int = 0, n_train: int = 50_000, n_test: in
     Les ``n_test`` points de test sont tirés après les ``n_train`` points d'apprentissage, avec
     la même graine.
     """
-    toy, (x_train, x_test) = _toy_samples(name, seed, (n_train, n_test))
+    toy, (x_train, x_test) = _toy_samples(name, seed, n_train=n_train, n_test=n_test)
     with seeded(derive_seed(seed, "init")):
         model = diffusion.make_diffusion(config or diffusion.DiffusionConfig(), x_train)
     train_cfg = _config(DIFFUSION_TRAINING, seed, f"diffusion · {name}", train_overrides, eval_every=500)
@@ -413,7 +416,7 @@ def gan_toy(name: str = "8gaussians", objective: str = "wgan-gp", *, seed: int =
     * ``"modes"`` : les modes couverts par l'instantané (densités à modes connus seulement).
     """
     check_choice("objective", objective, gan.OBJECTIVES)
-    toy, (x_train, x_val, x_test) = _toy_samples(name, seed, (n_train, n_val, n_test))
+    toy, (x_train, x_val, x_test) = _toy_samples(name, seed, n_train=n_train, n_val=n_val, n_test=n_test)
     with seeded(derive_seed(seed, "init")):
         model = gan.make_gan(config or gan.GANConfig())
     adv = gan.AdversarialConfig(**{**GAN_ADVERSARIAL[objective], **(adversarial or {})})
@@ -507,7 +510,7 @@ def flow_matching_toy(name: str, coupling: str = "ot", *, seed: int = 0, n_train
     """
     check_choice("coupling", coupling, flow_matching.COUPLINGS)
     t_power = FM_T_POWER[coupling] if t_power is None else t_power
-    toy, (x_train, x_test) = _toy_samples(name, seed, (n_train, n_test))
+    toy, (x_train, x_test) = _toy_samples(name, seed, n_train=n_train, n_test=n_test)
     x_train, x_test = x_train.float(), x_test.float()
     with seeded(derive_seed(seed, "init")):
         model = flow_matching.make_velocity(config or flow_matching.FMConfig())

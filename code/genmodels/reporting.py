@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .metrics import Density
+from .utils import check_positive_int
 
 __all__ = [
     "LABELS", "HTMLTable", "html_table", "NARROW_NBSP", "french_number", "fmt", "summarize", "toy_table", "digits_summary", "digits_table",
@@ -71,7 +72,7 @@ def html_table(header: Sequence[str], rows: Sequence[Sequence], caption: str = "
     """Construit un :class:`HTMLTable` ; les nombres doivent déjà être formatés (chaînes)."""
     rows = [list(map(str, r)) for r in rows]
     if any(len(r) != len(header) for r in rows):
-        raise ValueError(f"Chaque ligne doit avoir {len(header)} cellules, comme l'en-tête.")
+        raise ValueError(f"rows : chaque ligne doit avoir {len(header)} cellules, comme l'en-tête (header).")
     return HTMLTable(list(header), rows, caption)
 
 
@@ -126,6 +127,7 @@ def _with_grouping(spec: str) -> str:
 
 def fmt(value: float | None, digits: int = 3) -> str:
     """Nombre formaté à la française avec ``digits`` décimales (:func:`french_number`) ; « — » pour ``None`` ou NaN."""
+    digits = check_positive_int("digits", digits, minimum=0)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return french_number(value, f".{digits}f")
@@ -155,6 +157,9 @@ def summarize(rows: Sequence[dict], floor_table: dict[str, dict]) -> list[dict]:
     keys = list(dict.fromkeys((r["dataset"], r["family"]) for r in rows))
     for dataset, family in keys:
         sel = [r for r in rows if r["dataset"] == dataset and r["family"] == family]
+        if dataset not in floor_table:
+            raise ValueError(f"floor_table n'a pas de plancher pour la densité {dataset!r} ; densités présentes : "
+                             f"{', '.join(map(repr, floor_table)) or 'aucune'}.")
         fl = floor_table[dataset]
         sw2 = _stats([r["sw2"] for r in sel])
         modes = [r["modes"] for r in sel if r["modes"] is not None]

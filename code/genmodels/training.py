@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from tqdm.std import tqdm
 
-from .utils import check_choice, check_positive_int, get_device, seeded
+from .utils import check_bool, check_choice, check_generator, check_positive_int, check_positive_real, get_device, seeded
 
 __all__ = ["TrainConfig", "Stage", "History", "TrainingDivergedError", "train", "iterate_minibatches", "lr_factor",
            "WeightAverage"]
@@ -105,14 +105,16 @@ class TrainConfig:
             check_positive_int("patience", self.patience)
         if not (_is_real(self.lr) and self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr doit être un réel strictement positif, reçu {self.lr!r}.")
+        check_positive_real("weight_decay", self.weight_decay, allow_zero=True)
         check_positive_int("warmup_iterations", self.warmup_iterations, minimum=0)
         check_choice("lr_schedule", self.lr_schedule, _LR_SCHEDULES)
         if self.grad_clip is not None and not (_is_real(self.grad_clip) and self.grad_clip > 0):
             raise ValueError(f"grad_clip doit être None ou un réel > 0, reçu {self.grad_clip!r}.")
         check_positive_int("seed", self.seed, minimum=0)
         for name in ("restore_best", "progress"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} doit être True ou False, reçu {getattr(self, name)!r}.")
+            check_bool(name, getattr(self, name))
+        if not isinstance(self.desc, str):
+            raise ValueError(f"desc doit être une chaîne (libellé de la barre de progression), reçu {self.desc!r}.")
         if self.ema_decay is not None and not (isinstance(self.ema_decay, float) and 0 < self.ema_decay < 1):
             raise ValueError(f"ema_decay doit être None ou un réel de ]0, 1[, reçu {self.ema_decay!r}.")
         if self.max_seconds is not None and not (_is_real(self.max_seconds) and self.max_seconds > 0):
@@ -142,6 +144,11 @@ class Stage:
     params: Sequence[torch.nn.Parameter] | None = None
 
     def __post_init__(self) -> None:
+        if not callable(self.loss_fn):
+            raise TypeError(f"loss_fn doit être une fonction loss_fn(model, batch), reçu {type(self.loss_fn).__name__}.")
+        if not isinstance(self.optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer doit être un torch.optim.Optimizer (par exemple torch.optim.Adam(params)), reçu "
+                            f"{type(self.optimizer).__name__}.")
         check_positive_int("repeat", self.repeat)
         if self.params is None:
             self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
@@ -305,7 +312,8 @@ def iterate_minibatches(data: Batch, batch_size: int, generator: torch.Generator
     dans un ordre aléatoire.
     """
     n = _batch_size_of(data)
-    batch_size = min(batch_size, n)
+    batch_size = min(check_positive_int("batch_size", batch_size), n)
+    check_generator("generator", generator)
     device = (data[0] if isinstance(data, tuple) else data).device
     while True:
         perm = torch.randperm(n, generator=generator).to(device)
@@ -412,6 +420,11 @@ def train(
     cfg = config or TrainConfig()
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"config doit être un genmodels.TrainConfig, reçu {type(cfg).__name__}.")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model doit être un réseau PyTorch (torch.nn.Module), reçu {type(model).__name__}.")
+    for name, fn in (("loss_fn", loss_fn), ("val_fn", val_fn), ("on_eval", on_eval)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} doit être une fonction (ou None), reçu {type(fn).__name__}.")
     with seeded(cfg.seed):  # l'état aléatoire global de l'appelant est rendu à la sortie
         return _train(model, data, loss_fn, cfg, stages, val_data, val_fn, on_eval)
 

@@ -61,7 +61,8 @@ from torch.nn import functional as F
 from .datasets import DigitsData
 from .metrics import Density, digits_evaluation, digits_frechet_distance
 from .nn import MLP
-from .utils import MAX_DRAWS, as_tensor, check_choice, check_positive_int, module_device, module_dtype, standard_normal
+from .utils import (MAX_DRAWS, as_tensor, check_choice, check_generator, check_positive_int, check_positive_real,
+                    check_widths, module_device, module_dtype, standard_normal)
 
 __all__ = [
     # auto-encodeur
@@ -136,7 +137,7 @@ class Autoencoder(nn.Module):
         self.data_dim = check_positive_int("data_dim", data_dim)
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
         self.output = check_choice("output", output, ("linear", "sigmoid"))
-        hidden = tuple(hidden)
+        hidden = check_widths("hidden", hidden)
         self.encoder = MLP(self.data_dim, self.latent_dim, hidden)
         self.decoder = MLP(self.latent_dim, self.data_dim, hidden[::-1])
 
@@ -302,7 +303,7 @@ class VAE(nn.Module):
         self.likelihood = check_choice("likelihood", likelihood, LIKELIHOODS)
         self.n_classes = None if n_classes is None else check_positive_int("n_classes", n_classes, minimum=2)
         self.binomial_trials = check_positive_int("binomial_trials", binomial_trials)
-        self.hidden = tuple(check_positive_int("hidden[i]", h) for h in hidden)
+        self.hidden = check_widths("hidden", hidden)
         c = self.n_classes or 0
         out = 2 * self.data_dim if likelihood == "gaussian" else self.data_dim
         self.encoder = MLP(self.data_dim + c, 2 * self.latent_dim, self.hidden)
@@ -331,7 +332,7 @@ class VAE(nn.Module):
         si aucun générateur n'est donné et que le modèle est sur CPU).
         """
         n = check_positive_int("n", n, maximum=MAX_DRAWS)
-        where = generator.device if generator is not None else self.device
+        where = check_generator("generator", generator).device if generator is not None else self.device
         eps = standard_normal((n, self.latent_dim), generator=generator, device=self.device, dtype=module_dtype(self))
         if self.prior == "normal":
             return eps
@@ -444,7 +445,7 @@ def _split_batch(batch) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Un mini-lot ``x`` ou un couple ``(y, x)`` / ``(x, y)`` → ``(x, y)`` (y : le tenseur entier)."""
     if isinstance(batch, torch.Tensor):
         return batch, None
-    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+    if isinstance(batch, (tuple, list)) and len(batch) == 2 and all(isinstance(t, torch.Tensor) for t in batch):
         a, b = batch
         if a.is_floating_point() and not b.is_floating_point():
             return a, b
@@ -496,6 +497,7 @@ def loss(model: VAE, batch, beta: float = 1.0) -> dict[str, torch.Tensor]:
         ``{"loss", "reconstruction", "kl"}`` (moyennes sur le lot, en nats) : la boucle
         enregistre les courbes des deux termes.
     """
+    check_positive_real("beta", beta, allow_zero=True)
     x, y = _split_batch(batch)
     terms = elbo_terms(model, x, y)
     rec, kl = terms.reconstruction.mean(), terms.kl.mean()
@@ -508,6 +510,7 @@ def elbo(model: VAE, x: torch.Tensor, y=None, n_samples: int = 16, batch_size: i
     """ELBO par donnée (nats), forme ``(n,)`` : E_q[ln p_θ(x | z)] (``n_samples`` tirages) - KL (forme close)."""
     x = as_tensor("x", x, dim=model.data_dim).to(model.device)
     y = None if y is None else torch.as_tensor(y, device=model.device)
+    batch_size = check_positive_int("batch_size", batch_size)
     out = []
     for start in range(0, x.shape[0], batch_size):
         sl = slice(start, start + batch_size)
@@ -533,7 +536,7 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int = 500, y=None, batch_size: in
     k = check_positive_int("k", k)
     x = as_tensor("x", x, dim=model.data_dim).to(model.device)
     y = None if y is None else torch.as_tensor(y, device=model.device)
-    batch_size = batch_size or max(1, 200_000 // k)
+    batch_size = max(1, 200_000 // k) if batch_size is None else check_positive_int("batch_size", batch_size)
     out = []
     for start in range(0, x.shape[0], batch_size):
         sl = slice(start, start + batch_size)
@@ -661,6 +664,7 @@ class GaussianBaseline:
 
     def __init__(self, x: torch.Tensor, ridge: float = 1e-4) -> None:
         x = as_tensor("x", x).double()
+        ridge = check_positive_real("ridge", ridge, allow_zero=True)
         self.mean = x.mean(dim=0)
         cov = torch.cov(x.T) + ridge * torch.eye(x.shape[1], dtype=x.dtype)
         self.dist = torch.distributions.MultivariateNormal(self.mean, covariance_matrix=cov)
@@ -668,7 +672,8 @@ class GaussianBaseline:
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n images ``(n, D)`` en float32, dans [0, 1]."""
         n = check_positive_int("n", n, maximum=MAX_DRAWS)
-        eps = torch.randn(n, self.mean.shape[0], generator=generator, dtype=torch.float64)
+        where = check_generator("generator", generator).device if generator is not None else self.mean.device
+        eps = torch.randn(n, self.mean.shape[0], generator=generator, device=where, dtype=torch.float64).to(self.mean.device)
         x = self.mean + eps @ self.dist.scale_tril.T
         return x.clamp(0, 1).float()
 
@@ -722,11 +727,12 @@ def sample_aggregate_posterior(model: VAE, gmm: AggregatePosteriorGMM, n: int, y
 
     ``mode`` comme dans :func:`sample` (``"mean"`` ou ``"sample"``). Résultat sur le périphérique du modèle.
     """
-    n = check_positive_int("n", n)
+    n = check_positive_int("n", n, maximum=MAX_DRAWS)
     check_choice("mode", mode, MODES)
-    idx = torch.multinomial(gmm.weights, n, replacement=True, generator=generator)
-    eps = torch.randn(n, gmm.means.shape[1], 1, generator=generator, dtype=torch.float64)
-    z = (gmm.means[idx] + (gmm.scale_tril[idx] @ eps).squeeze(-1)).to(model.device, module_dtype(model))
+    where = check_generator("generator", generator).device if generator is not None else gmm.weights.device
+    idx = torch.multinomial(gmm.weights.to(where), n, replacement=True, generator=generator).to(gmm.means.device)
+    eps = torch.randn(n, gmm.means.shape[1], 1, generator=generator, device=where, dtype=torch.float64)
+    z = (gmm.means[idx] + (gmm.scale_tril[idx] @ eps.to(gmm.means.device)).squeeze(-1)).to(model.device, module_dtype(model))
     return _decode_latents(model, z, y, mode, generator)
 
 
@@ -768,6 +774,9 @@ def digits_sample_scores(model: VAE, data: DigitsData, n: int = 1000, seed: int 
         seed: graine des tirages.
         n_floor: nombre de tirages du plancher.
     """
+    if not isinstance(data, DigitsData):
+        raise TypeError(f"data doit être des chiffres genmodels.datasets.DigitsData (load_digits('unit')), reçu "
+                        f"{type(data).__name__}.")
     n = check_positive_int("n", n)
     if n > data.x_train.shape[0]:
         raise ValueError(f"n doit être ≤ {data.x_train.shape[0]} (taille de la base d'apprentissage), reçu {n}.")
