@@ -16,7 +16,8 @@ alors rapporter l'écart de KL exact d'un modèle :
 Chiffres 8×8
 ------------
 :func:`load_digits` lit les 1 797 images livrées avec scikit-learn (aucun
-téléchargement), avec une séparation apprentissage/test fixe.
+téléchargement), avec une séparation apprentissage/test fixe ; :func:`downsample_digits`
+et :func:`upsample_nearest` passent d'une résolution à l'autre (super-résolution).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ __all__ = [
     "BimodalConditional",
     "DigitsData",
     "load_digits",
+    "downsample_digits",
+    "upsample_nearest",
 ]
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -518,3 +521,64 @@ def load_digits(scaling: str = "unit", test_fraction: float = 0.2, seed: int = 0
         torch.from_numpy(y_te).long(),
         scaling,
     )
+
+
+def _square_side(name: str, x: torch.Tensor) -> int:
+    """Côté c d'images carrées aplaties ``(n, c²)`` (``x`` déjà vérifié de dimension 2)."""
+    side = math.isqrt(x.shape[1])
+    if side * side != x.shape[1]:
+        raise ValueError(f"{name} doit contenir des images carrées aplaties, forme (n, c²), reçu {x.shape[1]} "
+                         "colonnes, qui n'est pas un carré.")
+    return side
+
+
+def _image_batch(name: str, x) -> torch.Tensor:
+    x = as_tensor(name, x)
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise ValueError(f"{name} doit être de forme (n, c²) (images aplaties ligne par ligne), reçu {tuple(x.shape)}.")
+    return x
+
+
+def downsample_digits(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
+    """Réduit des images carrées aplaties par moyenne sur des blocs ``factor`` × ``factor``.
+
+    Une image c × c (aplatie ligne par ligne, comme les chiffres 8×8 de :func:`load_digits`)
+    devient une image (c/f) × (c/f) dont chaque pixel est la moyenne d'un bloc f × f :
+    avec f = 2, un chiffre 8×8 (64 valeurs) devient une image 4×4 (16 valeurs). L'opération
+    est linéaire et garde l'échelle des pixels (une image constante reste la même constante).
+
+    Args:
+        x: images ``(n, c²)`` ; c doit être un multiple de ``factor``.
+        factor: côté f des blocs moyennés (entier ≥ 1).
+
+    Returns:
+        ``(n, (c/f)²)``, du type et sur le périphérique de ``x``.
+    """
+    x = _image_batch("x", x)
+    factor = check_positive_int("factor", factor)
+    side = _square_side("x", x)
+    if side % factor:
+        raise ValueError(f"factor doit diviser le côté des images ({side}), reçu {factor}.")
+    low = side // factor
+    blocks = x.reshape(x.shape[0], low, factor, low, factor)
+    return blocks.mean(dim=(2, 4)).reshape(x.shape[0], low * low)
+
+
+def upsample_nearest(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
+    """Agrandit des images carrées aplaties au plus proche voisin : chaque pixel devient un bloc ``factor`` × ``factor``.
+
+    C'est un inverse à droite de :func:`downsample_digits` : ``downsample_digits(upsample_nearest(u, f), f)``
+    rend exactement ``u``.
+
+    Args:
+        x: images ``(n, c²)``.
+        factor: côté f des blocs (entier ≥ 1).
+
+    Returns:
+        ``(n, (c·f)²)``, du type et sur le périphérique de ``x``.
+    """
+    x = _image_batch("x", x)
+    factor = check_positive_int("factor", factor)
+    side = _square_side("x", x)
+    grid = x.reshape(x.shape[0], side, 1, side, 1).expand(x.shape[0], side, factor, side, factor)
+    return grid.reshape(x.shape[0], (side * factor) ** 2)
