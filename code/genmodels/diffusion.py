@@ -27,6 +27,23 @@ pas de densité calculable (:data:`DENSITY` vaut ``None``). Les protocoles d'ent
 cours sont dans :mod:`genmodels.recipes` (``diffusion_toy``, ``diffusion_digits``,
 ``latent_diffusion_digits``).
 
+Génération conditionnelle (même classe :class:`Diffusion`, options de :class:`DiffusionConfig`) :
+
+* par une classe y ∈ {0, …, K-1} (``n_classes=K``) : ε̂_θ(z_t, t, y), l'étiquette entrant par un
+  plongement appris ajouté à celui de t ; l'indice K est l'étiquette nulle ∅. À l'entraînement,
+  y est remplacé par ∅ avec la probabilité ``p_uncond`` : le même réseau apprend aussi le
+  modèle inconditionnel ε̂_θ(z_t, t, ∅). Le guidage sans classifieur (Ho & Salimans, 2022)
+  tire alors avec ε̃ = (1 + w) ε̂_θ(z_t, t, y) - w ε̂_θ(z_t, t, ∅) (:func:`guided_epsilon`) :
+  w = 0 donne le modèle conditionnel, w = -1 l'inconditionnel, w > 0 accentue la classe ;
+* par un vecteur c ∈ ℝ^m (``cond_dim=m``), par exemple une image réduite pour la
+  super-résolution : ε̂_θ(z_t, t, c), c entrant par une projection linéaire ajoutée à la
+  première couche du réseau (autrement dit, concaténé à z_t).
+
+Le lot d'entraînement est alors un tuple : ``(x, y)``, ``(x, c)`` ou ``(x, y, c)`` (x : le
+premier tenseur réel, c : le second, y : le tenseur d'entiers, où qu'il soit ; ``(y, x)``
+convient donc aussi). Sans ces options, le modèle, ses tirages et sa perte sont exactement
+ceux d'un DDPM inconditionnel.
+
 Exemple ::
 
     model = make_diffusion(DiffusionConfig(dim=2), x_train)
@@ -34,6 +51,10 @@ Exemple ::
     x_new = sample(model, 1000)                   # ancestral, T évaluations du réseau
     x_fast = sample(model, 1000, n_steps=50)      # DDIM déterministe, 50 évaluations
     path = trajectory(model, 1000, keep=11)       # 11 états intermédiaires, pour les figures
+
+    cond = make_diffusion(DiffusionConfig(dim=64, n_classes=10, p_uncond=0.1))
+    train(cond, (x_train, y_train), loss, config=TrainConfig())
+    sevens = sample(cond, 100, labels=7, guidance=1.0, n_steps=100)  # guidage w = 1, DDIM
 """
 
 from __future__ import annotations
@@ -50,8 +71,8 @@ from torch import nn
 from .datasets import ToyDensity
 from .metrics import sliced_wasserstein
 from .nn import ACTIVATIONS as _ACTIVATIONS
-from .utils import (MAX_DRAWS, MAX_STEPS, check_choice, check_points, check_positive_int, derive_seed, module_device,
-                    module_dtype, standard_normal, stream_generator)
+from .utils import (MAX_DRAWS, MAX_STEPS, as_tensor, check_choice, check_finite, check_points, check_positive_int,
+                    check_probability, derive_seed, module_device, module_dtype, standard_normal, stream_generator)
 
 __all__ = [
     "NoiseSchedule",
@@ -70,6 +91,7 @@ __all__ = [
     "SAMPLERS",
     "DENSITY",
     "loss",
+    "guided_epsilon",
     "sample",
     "trajectory",
     "nfe",
@@ -231,17 +253,30 @@ class Denoiser(nn.Module):
         n_blocks: nombre de blocs résiduels.
         time_dim: dimension du plongement de t.
         activation: ``"silu"`` (par défaut), ``"relu"`` ou ``"gelu"``.
+        n_classes: nombre K de classes d'un débruiteur conditionnel ε̂_θ(z_t, t, y) ; un
+            plongement appris de y ∈ {0, …, K} (K : l'étiquette nulle ∅) est ajouté à celui de t.
+        cond_dim: dimension m d'une condition continue c ; sa projection linéaire est ajoutée
+            à la première couche, h = W z_t + C c + b : c'est concaténer c à z_t à l'entrée
+            (comme SR3, Saharia et al., 2022, pour la super-résolution).
+
+    Les modules du conditionnement sont créés après tous les autres, et seulement si
+    ``n_classes`` ou ``cond_dim`` est donné : sans eux, le réseau (et ses poids initiaux à
+    graine égale) est exactement le débruiteur inconditionnel.
 
     Shapes:
-        z ``(batch, dim)``, t ``(batch,)`` → ``(batch, dim)``.
+        z ``(batch, dim)``, t ``(batch,)`` [, labels ``(batch,)`` entiers, condition
+        ``(batch, cond_dim)``] → ``(batch, dim)``.
     """
 
-    def __init__(self, dim: int, hidden: int = 128, n_blocks: int = 3, time_dim: int = 64, activation: str = "silu") -> None:
+    def __init__(self, dim: int, hidden: int = 128, n_blocks: int = 3, time_dim: int = 64, activation: str = "silu",
+                 n_classes: int | None = None, cond_dim: int | None = None) -> None:
         super().__init__()
         self.dim = check_positive_int("dim", dim)
         hidden = check_positive_int("hidden", hidden)
         n_blocks = check_positive_int("n_blocks", n_blocks)
         check_choice("activation", activation, _ACTIVATIONS)
+        self.n_classes = None if n_classes is None else check_positive_int("n_classes", n_classes, minimum=2)
+        self.cond_dim = None if cond_dim is None else check_positive_int("cond_dim", cond_dim)
         self.embed = SinusoidalEmbedding(time_dim)
         self.inp = nn.Linear(self.dim, hidden)
         self.blocks = nn.ModuleList(
@@ -251,13 +286,34 @@ class Denoiser(nn.Module):
         )
         self.act = _ACTIVATIONS[activation]()
         self.out = nn.Linear(hidden, self.dim)
+        # conditionnement, créé en dernier : le débruiteur inconditionnel reste inchangé
+        if self.n_classes is not None:
+            self.label_embed = nn.Embedding(self.n_classes + 1, time_dim)  # indice n_classes : l'étiquette nulle ∅
+        if self.cond_dim is not None:
+            self.cond_proj = nn.Linear(self.cond_dim, hidden)
 
-    def forward(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None,
+                condition: torch.Tensor | None = None) -> torch.Tensor:
         check_points("z", z, self.dim)
         if t.shape != (z.shape[0],):
             raise ValueError(f"t doit être de forme ({z.shape[0]},), reçu {tuple(t.shape)}.")
         emb = self.embed(t).to(z.dtype)
+        if self.n_classes is not None:
+            if not isinstance(labels, torch.Tensor) or labels.shape != (z.shape[0],) or labels.is_floating_point():
+                got = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+                raise ValueError(f"labels doit être un tenseur d'entiers de forme ({z.shape[0]},), classes de 0 à "
+                                 f"{self.n_classes - 1} ou {self.n_classes} pour l'étiquette nulle, reçu {got}.")
+            emb = emb + self.label_embed(labels.long()).to(z.dtype)
+        elif labels is not None:
+            raise ValueError("Ce débruiteur n'est pas conditionné par une classe (n_classes=None) : ne passez pas labels.")
         h = self.inp(z)
+        if self.cond_dim is not None:
+            if not isinstance(condition, torch.Tensor) or condition.shape != (z.shape[0], self.cond_dim):
+                got = tuple(condition.shape) if isinstance(condition, torch.Tensor) else type(condition).__name__
+                raise ValueError(f"condition doit être un tenseur de forme ({z.shape[0]}, {self.cond_dim}), reçu {got}.")
+            h = h + self.cond_proj(condition.to(z.dtype))
+        elif condition is not None:
+            raise ValueError("Ce débruiteur n'a pas de condition continue (cond_dim=None) : ne passez pas condition.")
         for b in self.blocks:
             h = h + b["lin2"](self.act(b["lin1"](self.act(h)) + b["time"](emb)))
         return self.out(self.act(h))
@@ -311,14 +367,27 @@ class Diffusion(nn.Module):
         dim: dimension des données.
         sigma: variance du débruiteur ancestral, ``"posterior"`` (σ_t² = β̃_t, celle de
             q(z_{t-1} | z_t, x)) ou ``"beta"`` (σ_t² = β_t).
+        n_classes: nombre K de classes d'un modèle conditionnel ε̂_θ(z_t, t, y) ; le réseau
+            est alors appelé ``net(z, t, labels=y)``, y ∈ {0, …, K} (K : l'étiquette nulle ∅).
+        cond_dim: dimension m d'une condition continue c ; le réseau est alors appelé
+            ``net(z, t, condition=c)``, c de forme ``(batch, m)``, passée telle quelle (non
+            réduite : la donner à une échelle de l'ordre de 1).
+        p_uncond: probabilité de remplacer y par ∅ dans la perte (entraînement du guidage
+            sans classifieur), dans [0, 1[ ; demande ``n_classes``.
     """
 
-    def __init__(self, net: nn.Module, schedule: NoiseSchedule, dim: int, sigma: str = "posterior") -> None:
+    def __init__(self, net: nn.Module, schedule: NoiseSchedule, dim: int, sigma: str = "posterior", *,
+                 n_classes: int | None = None, cond_dim: int | None = None, p_uncond: float = 0.0) -> None:
         super().__init__()
         self.dim = check_positive_int("dim", dim)
         if not isinstance(schedule, NoiseSchedule):
             raise TypeError(f"schedule doit être un NoiseSchedule, reçu {type(schedule).__name__}.")
         check_choice("sigma", sigma, SIGMAS)
+        self.n_classes, self.cond_dim, self.p_uncond = _check_conditioning(n_classes, cond_dim, p_uncond)
+        for name in ("n_classes", "cond_dim"):
+            if hasattr(net, name) and getattr(net, name) != getattr(self, name):
+                raise ValueError(f"{name}={getattr(self, name)!r} ne correspond pas à celui du réseau "
+                                 f"({getattr(net, name)!r}).")
         self.net = net
         self.schedule = schedule
         self.sigma = sigma
@@ -411,11 +480,67 @@ class Diffusion(nn.Module):
 
     # ---------------------------------------------------------------- processus débruiteur
 
-    def predict_noise(self, z_t: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
-        """ε̂_θ(z_t, t), ``(batch, dim)``."""
+    def predict_noise(self, z_t: torch.Tensor, t: torch.Tensor | int, *, labels: torch.Tensor | int | None = None,
+                      condition: torch.Tensor | None = None, guidance: float = 0.0) -> torch.Tensor:
+        """ε̂_θ(z_t, t [, y] [, c]), ``(batch, dim)`` ; avec ``guidance`` = w, le bruit guidé
+        (1 + w) ε̂_θ(z_t, t, y) - w ε̂_θ(z_t, t, ∅) (:func:`guided_epsilon`)."""
         z_t = check_points("z_t", z_t, self.dim)
         t = self._check_batch_t(z_t, t)
-        return self.net(z_t, t)
+        guidance = _check_guidance(self, guidance)
+        labels = self._check_labels(labels, z_t.shape[0])
+        condition = self._check_condition(condition, z_t.shape[0])
+        return _epsilon(self, z_t, t, labels, condition, guidance)
+
+    # ---------------------------------------------------------------- conditionnement
+
+    def _check_labels(self, labels, n: int, name: str = "labels") -> torch.Tensor | None:
+        """Classes demandées : ``None`` (modèle sans classe), un entier, ou ``(n,)`` entiers de 0 à K - 1."""
+        if self.n_classes is None:
+            if labels is not None:
+                raise ValueError(f"Ce modèle n'est pas conditionné par une classe (n_classes=None) : ne passez pas {name}.")
+            return None
+        k = self.n_classes
+        if labels is None:
+            raise ValueError(f"Ce modèle est conditionné par une classe (n_classes={k}) : passez {name}, un entier de "
+                             f"0 à {k - 1} ou un tenseur ({n},) d'entiers.")
+        if isinstance(labels, bool) or not isinstance(labels, (int, torch.Tensor)):
+            try:
+                labels = torch.as_tensor(labels)
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise TypeError(f"{name} doit être un entier ou un tenseur d'entiers (torch.int64), reçu "
+                                f"{type(labels).__name__}.") from exc
+        if isinstance(labels, int):
+            labels = torch.full((n,), labels, dtype=torch.long)
+        if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
+            raise TypeError(f"{name} doit contenir des entiers (torch.int64), classes de 0 à {k - 1}, reçu {labels.dtype}.")
+        if labels.ndim == 0:
+            labels = labels.expand(n)
+        if labels.shape != (n,):
+            raise ValueError(f"{name} doit être de forme ({n},) (une classe par point) ou un entier, reçu "
+                             f"{tuple(labels.shape)}.")
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= k):
+            raise ValueError(f"{name} doit contenir des classes de 0 à {k - 1}, reçu des valeurs de {int(labels.min())} "
+                             f"à {int(labels.max())}.")
+        return labels.to(device=self.device, dtype=torch.long)
+
+    def _check_condition(self, condition, n: int, name: str = "condition") -> torch.Tensor | None:
+        """Condition continue : ``None`` (modèle sans condition), ou ``(n, cond_dim)`` réels finis (``(cond_dim,)`` : la même pour tous)."""
+        if self.cond_dim is None:
+            if condition is not None:
+                raise ValueError(f"Ce modèle n'a pas de condition continue (cond_dim=None) : ne passez pas {name}.")
+            return None
+        m = self.cond_dim
+        if condition is None:
+            raise ValueError(f"Ce modèle est conditionné par un vecteur (cond_dim={m}) : passez {name}, un tenseur "
+                             f"({n}, {m}).")
+        condition = as_tensor(name, condition)
+        if condition.ndim == 1 and condition.shape[0] == m:
+            condition = condition.expand(n, m)
+        if condition.shape != (n, m):
+            raise ValueError(f"{name} doit être de forme ({n}, {m}) (une condition par point) ou ({m},), reçu "
+                             f"{tuple(condition.shape)}.")
+        check_finite(name, condition)
+        return condition.to(device=self.device, dtype=self.dtype)
 
     def predict_x0(self, z_t: torch.Tensor, t: torch.Tensor | int, eps: torch.Tensor | None = None) -> torch.Tensor:
         """Estimation de la donnée : x̂ = (z_t - √(1 - ᾱ_t) ε̂) / √ᾱ_t."""
@@ -485,6 +610,80 @@ def _chain(model: Diffusion | LatentDiffusion) -> Diffusion:
     raise TypeError(f"model doit être un Diffusion ou un LatentDiffusion, reçu {type(model).__name__}.")
 
 
+def _check_conditioning(n_classes: int | None, cond_dim: int | None,
+                        p_uncond: float) -> tuple[int | None, int | None, float]:
+    """Vérifie les options de conditionnement d'un modèle (voir :class:`Diffusion`)."""
+    n_classes = None if n_classes is None else check_positive_int("n_classes", n_classes, minimum=2)
+    cond_dim = None if cond_dim is None else check_positive_int("cond_dim", cond_dim)
+    p_uncond = check_probability("p_uncond", p_uncond, open_left=False)
+    if p_uncond > 0 and n_classes is None:
+        raise ValueError(f"p_uncond={p_uncond!r} remplace la classe par l'étiquette nulle : il demande n_classes "
+                         "(un modèle conditionné par une classe).")
+    return n_classes, cond_dim, p_uncond
+
+
+def guided_epsilon(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, w: float) -> torch.Tensor:
+    """Bruit du guidage sans classifieur (Ho & Salimans, 2022) : ε̃ = (1 + w) ε̂(z, y) - w ε̂(z, ∅).
+
+    w = 0 rend exactement ``eps_cond`` (le modèle conditionnel), w = -1 exactement
+    ``eps_uncond`` (le modèle inconditionnel) ; w > 0 pousse les tirages vers ce qui
+    distingue la classe y. Comme ε̂ = -√(1 - ᾱ_t) ∇ ln p_t, ε̃ correspond au score de
+    p_t(z | y)^{1+w} / p_t(z)^w ∝ p_t(z) p_t(y | z)^{1+w} : un « classifieur implicite »
+    élevé à la puissance 1 + w.
+
+    Args:
+        eps_cond: ε̂_θ(z_t, t, y), ``(batch, dim)``.
+        eps_uncond: ε̂_θ(z_t, t, ∅), même forme.
+        w: poids du guidage, réel fini.
+    """
+    if not isinstance(eps_cond, torch.Tensor) or not isinstance(eps_uncond, torch.Tensor):
+        raise TypeError("eps_cond et eps_uncond doivent être des tenseurs torch.")
+    if eps_cond.shape != eps_uncond.shape:
+        raise ValueError(f"eps_uncond doit avoir la forme de eps_cond {tuple(eps_cond.shape)}, reçu "
+                         f"{tuple(eps_uncond.shape)}.")
+    w = _guidance_weight(w)
+    return (1 + w) * eps_cond - w * eps_uncond
+
+
+def _guidance_weight(w) -> float:
+    if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
+        raise ValueError(f"guidance doit être un réel fini (w = 0 : modèle conditionnel ; w = -1 : inconditionnel), "
+                         f"reçu {w!r}.")
+    return float(w)
+
+
+def _check_guidance(model: Diffusion, guidance) -> float:
+    """Vérifie le poids w du guidage : un réel fini, non nul seulement pour un modèle à classes entraîné avec p_uncond > 0."""
+    w = _guidance_weight(guidance)
+    if w != 0 and model.n_classes is None:
+        raise ValueError(f"guidance={guidance!r} : le guidage sans classifieur demande un modèle conditionné par une "
+                         "classe (n_classes) ; ce modèle n'en a pas.")
+    if w != 0 and model.p_uncond == 0:
+        raise ValueError(f"guidance={guidance!r} : ce modèle n'a pas appris ε̂(z, ∅) (p_uncond=0) ; entraînez-le avec "
+                         "p_uncond > 0 (par exemple 0.1), ou prenez guidance=0.")
+    return w
+
+
+def _epsilon(model: Diffusion, z: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None,
+             condition: torch.Tensor | None, w: float) -> torch.Tensor:
+    """ε̂ du réseau de ``model`` (arguments déjà vérifiés), guidé par w s'il y a des classes.
+
+    Sans classe ni condition, c'est exactement ``model.net(z, t)``. Avec w ∉ {0, -1}, les
+    deux évaluations (y et ∅) passent en un seul appel du réseau, sur un lot double.
+    """
+    kw = {} if condition is None else {"condition": condition}
+    if labels is None:
+        return model.net(z, t, **kw)
+    if w == 0:
+        return model.net(z, t, labels=labels, **kw)
+    null = torch.full_like(labels, model.n_classes)
+    if w == -1:
+        return model.net(z, t, labels=null, **kw)
+    kw = {k: torch.cat([v, v]) for k, v in kw.items()}
+    eps_cond, eps_uncond = model.net(torch.cat([z, z]), torch.cat([t, t]), labels=torch.cat([labels, null]), **kw).chunk(2)
+    return guided_epsilon(eps_cond, eps_uncond, w)
+
+
 def _sampler_options(model: Diffusion, n_steps: int | None, sampler: str | None, eta: float,
                      clip: float | None) -> tuple[int, str]:
     """Vérifie les options d'échantillonnage ; renvoie le nombre de pas et l'échantillonneur retenus."""
@@ -505,7 +704,8 @@ def _sampler_options(model: Diffusion, n_steps: int | None, sampler: str | None,
 
 @torch.no_grad()
 def _denoise(model: Diffusion, n: int, generator: torch.Generator | None, n_steps: int | None, sampler: str | None,
-             eta: float, clip: float | None, keep: int | None) -> SampleTrajectory:
+             eta: float, clip: float | None, keep: int | None, labels=None, condition=None,
+             guidance: float = 0.0) -> SampleTrajectory:
     """L'échantillonneur unique de :func:`sample` et :func:`trajectory`.
 
     Part de z_T ~ 𝒩(0, I) et parcourt les instants de T vers 0 :
@@ -518,11 +718,16 @@ def _denoise(model: Diffusion, n: int, generator: torch.Generator | None, n_step
     Les bruits sont tirés sur le périphérique de ``generator`` puis déplacés sur celui du
     modèle. Si ``keep`` est donné, garde ``keep`` états régulièrement répartis (sur le CPU,
     dans l'espace des données) ; sinon ``times`` est vide et ``states`` vaut ``None``.
+    Pour un modèle conditionnel, ε̂ est celui de :func:`_epsilon` (classes, condition,
+    guidage) ; les tirages aléatoires sont les mêmes que sans condition.
     """
     n = check_positive_int("n", n, maximum=MAX_DRAWS)
     n_steps, sampler = _sampler_options(model, n_steps, sampler, eta, clip)
     if keep is not None:
         keep = check_positive_int("keep", keep, minimum=2)
+    guidance = _check_guidance(model, guidance)
+    labels = model._check_labels(labels, n)
+    condition = model._check_condition(condition, n)
     device, dtype = model.device, model.dtype
 
     z = standard_normal((n, model.dim), generator=generator, device=device, dtype=dtype)
@@ -536,11 +741,10 @@ def _denoise(model: Diffusion, n: int, generator: torch.Generator | None, n_step
             kept_z.append(model.denormalize(state).cpu())
 
     s = model.schedule
-    net = model.net
     for i, t in enumerate(times):
         remember(i, t, z)
         tt = torch.full((n,), t, dtype=torch.long, device=device)
-        eps = net(z, tt)
+        eps = _epsilon(model, z, tt, labels, condition, guidance)
         if clip is not None:
             x0 = model.predict_x0(z, tt, eps).clamp(-clip, clip)
             ab = float(s.alpha_bars[t])
@@ -567,7 +771,8 @@ def _denoise(model: Diffusion, n: int, generator: torch.Generator | None, n_step
 
 def sample(model: Diffusion | LatentDiffusion, n: int, *, generator: torch.Generator | None = None,
            n_steps: int | None = None, sampler: str | None = None, eta: float = 0.0,
-           clip: float | None = None) -> torch.Tensor:
+           clip: float | None = None, labels: torch.Tensor | int | None = None, guidance: float = 0.0,
+           condition: torch.Tensor | None = None) -> torch.Tensor:
     """Tire n points en partant de z_T ~ 𝒩(0, I) et en débruitant jusqu'à t = 0.
 
     Args:
@@ -584,13 +789,21 @@ def sample(model: Diffusion | LatentDiffusion, n: int, *, generator: torch.Gener
             DDIM sinon.
         eta: stochasticité de DDIM (0 : déterministe ; 1 : variance de l'ancestral β̃).
         clip: si donné, x̂ est borné à [-clip, clip] (dans l'espace réduit) à chaque pas.
+        labels: pour un modèle à classes (``n_classes``), la classe voulue : un entier de 0
+            à K - 1, ou un tenseur ``(n,)`` d'entiers (une classe par tirage) ; refusé sinon.
+        guidance: poids w du guidage sans classifieur (:func:`guided_epsilon`) : 0 (défaut)
+            tire selon le modèle conditionnel, -1 selon l'inconditionnel, w > 0 accentue la
+            classe ; hors de {0, -1}, chaque pas évalue le réseau deux fois (y et ∅).
+        condition: pour un modèle à condition continue (``cond_dim``), la condition de
+            chaque tirage, ``(n, cond_dim)`` (ou ``(cond_dim,)``, la même pour tous).
 
     Returns:
         Tirages ``(n, dim)`` dans l'espace des données (des images pour une diffusion
         latente), sur le périphérique du modèle.
     """
     chain = _chain(model)
-    out = _denoise(chain, n, generator, n_steps, sampler, eta, clip, keep=None).samples
+    out = _denoise(chain, n, generator, n_steps, sampler, eta, clip, keep=None, labels=labels, condition=condition,
+                   guidance=guidance).samples
     if isinstance(model, LatentDiffusion):
         with torch.no_grad():
             out = model.vae.decode_mean(out.to(module_device(model.vae)))
@@ -599,7 +812,8 @@ def sample(model: Diffusion | LatentDiffusion, n: int, *, generator: torch.Gener
 
 def trajectory(model: Diffusion, n: int, *, generator: torch.Generator | None = None, n_steps: int | None = None,
                sampler: str | None = None, eta: float = 0.0, clip: float | None = None,
-               keep: int = 11) -> SampleTrajectory:
+               keep: int = 11, labels: torch.Tensor | int | None = None, guidance: float = 0.0,
+               condition: torch.Tensor | None = None) -> SampleTrajectory:
     """Comme :func:`sample`, en gardant ``keep`` états intermédiaires z_t, pour les figures.
 
     Avec les mêmes options et un générateur dans le même état, ``trajectory(...).samples``
@@ -615,17 +829,22 @@ def trajectory(model: Diffusion, n: int, *, generator: torch.Generator | None = 
         hint = " (pour une diffusion latente, passer model.diffusion)" if isinstance(model, LatentDiffusion) else ""
         raise TypeError(f"model doit être un Diffusion{hint}, reçu {type(model).__name__}.")
     keep = check_positive_int("keep", keep, minimum=2)
-    return _denoise(model, n, generator, n_steps, sampler, eta, clip, keep=keep)
+    return _denoise(model, n, generator, n_steps, sampler, eta, clip, keep=keep, labels=labels, condition=condition,
+                    guidance=guidance)
 
 
 def nfe(model: Diffusion | LatentDiffusion, *, n_steps: int | None = None, sampler: str | None = None,
-        eta: float = 0.0, clip: float | None = None) -> int:
+        eta: float = 0.0, clip: float | None = None, guidance: float = 0.0) -> int:
     """Nombre d'évaluations de réseau d'un tirage par :func:`sample` avec ces options.
 
-    T pour l'échantillonneur ancestral, ``n_steps`` pour DDIM ; une diffusion latente
-    compte en plus le passage du décodeur.
+    T pour l'échantillonneur ancestral, ``n_steps`` pour DDIM, deux fois plus avec un guidage
+    w ∉ {0, -1} (ε̂(z, y) et ε̂(z, ∅) à chaque pas) ; une diffusion latente compte en plus le
+    passage du décodeur.
     """
-    n_steps, _ = _sampler_options(_chain(model), n_steps, sampler, eta, clip)
+    chain = _chain(model)
+    n_steps, _ = _sampler_options(chain, n_steps, sampler, eta, clip)
+    w = _check_guidance(chain, guidance)
+    n_steps = n_steps if w in (0, -1) else 2 * n_steps
     return n_steps + 1 if isinstance(model, LatentDiffusion) else n_steps
 
 
@@ -637,22 +856,63 @@ def sampling_parameters(model: Diffusion | LatentDiffusion) -> int:
     return sum(p.numel() for m in modules for p in m.parameters())
 
 
-def loss(model: Diffusion, x: torch.Tensor) -> torch.Tensor:
+def _split_batch(model: Diffusion, batch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Un mini-lot → ``(x, y, c)`` vérifiés : ``x`` seul, ou un tuple ``(x, y)``, ``(x, c)``, ``(x, y, c)``.
+
+    Dans un tuple, x est le premier tenseur réel, c le second, y le tenseur d'entiers (où qu'il soit).
+    """
+    wanted = {(False, False): "x", (True, False): "(x, y)", (False, True): "(x, c)",
+              (True, True): "(x, y, c)"}[(model.n_classes is not None, model.cond_dim is not None)]
+    if not isinstance(batch, tuple):
+        if wanted != "x":
+            raise ValueError(f"Ce modèle est conditionnel (n_classes={model.n_classes}, cond_dim={model.cond_dim}) : "
+                             f"le lot doit être un tuple {wanted} (x réel (batch, {model.dim}), y entier (batch,), "
+                             f"c réel (batch, cond_dim)), reçu {type(batch).__name__}.")
+        return batch, None, None
+    tensors = [b for b in batch if isinstance(b, torch.Tensor)]
+    ints = [b for b in tensors if not (b.is_floating_point() or b.is_complex())]
+    reals = [b for b in tensors if b.is_floating_point()]
+    if (len(tensors) != len(batch) or len(ints) != (model.n_classes is not None)
+            or len(reals) != 1 + (model.cond_dim is not None)):
+        kinds = ", ".join(type(b).__name__ if not isinstance(b, torch.Tensor) else "réel" if b.is_floating_point()
+                          else "entier" for b in batch)
+        raise ValueError(f"Pour ce modèle (n_classes={model.n_classes}, cond_dim={model.cond_dim}), le lot doit être "
+                         f"{wanted} (x réel, y entier, c réel) ; reçu un tuple ({kinds}).")
+    x = check_points("x", reals[0], model.dim)
+    labels = model._check_labels(ints[0] if ints else None, x.shape[0], name="y")
+    condition = model._check_condition(reals[1] if len(reals) > 1 else None, x.shape[0], name="c")
+    return x, labels, condition
+
+
+def loss(model: Diffusion, batch: torch.Tensor | tuple) -> torch.Tensor:
     """Perte simplifiée de Ho et al. (2020), la perte de :func:`genmodels.train`.
 
     Pour chaque point : t ~ 𝒰{1, …, T}, ε ~ 𝒩(0, I), z_t = √ᾱ_t x̃ + √(1 - ᾱ_t) ε, et
-    ‖ε - ε̂_θ(z_t, t)‖² ; la perte est la moyenne sur le lot et les coordonnées.
+    ‖ε - ε̂_θ(z_t, t)‖² ; la perte est la moyenne sur le lot et les coordonnées. Pour un
+    modèle conditionnel, ε̂_θ(z_t, t, y, c), où chaque y est remplacé par l'étiquette nulle
+    ∅ avec la probabilité ``model.p_uncond`` (tirage après t et ε).
 
     Args:
         model: le modèle de diffusion.
-        x: mini-lot ``(batch, dim)`` dans l'espace des données (il est réduit par
-            :meth:`Diffusion.normalize`).
+        batch: mini-lot x ``(batch, dim)`` dans l'espace des données (il est réduit par
+            :meth:`Diffusion.normalize`) ; pour un modèle conditionnel, un tuple ``(x, y)``
+            (y : classes ``(batch,)`` entières), ``(x, c)`` (c : conditions ``(batch,
+            cond_dim)``) ou ``(x, y, c)`` (voir :func:`_split_batch`).
     """
+    x, labels, condition = _split_batch(model, batch)
     x = model.normalize(check_points("x", x, model.dim))
     t = torch.randint(1, model.T + 1, (x.shape[0],), device=x.device)
     eps = torch.randn_like(x)
     z_t = model.q_sample(x, t, noise=eps)
-    return (eps - model.net(z_t, t)).square().mean()
+    if labels is None and condition is None:
+        return (eps - model.net(z_t, t)).square().mean()
+    kw = {} if condition is None else {"condition": condition}
+    if labels is not None:
+        if model.p_uncond > 0:
+            drop = torch.rand(labels.shape, device=labels.device) < model.p_uncond
+            labels = labels.masked_fill(drop, model.n_classes)
+        kw["labels"] = labels
+    return (eps - model.net(z_t, t, **kw)).square().mean()
 
 
 # --------------------------------------------------------------------------------------
@@ -672,6 +932,9 @@ class DiffusionConfig:
     time_dim: int = 64  # dimension du plongement sinusoïdal de t
     activation: str = "silu"  # "silu", "relu" ou "gelu"
     sigma: str = "posterior"  # variance du débruiteur ancestral : "posterior" (β̃_t) ou "beta" (β_t)
+    n_classes: int | None = None  # nombre de classes d'un modèle conditionnel ε̂(z, t, y) (None : aucune)
+    cond_dim: int | None = None  # dimension d'une condition continue c (None : aucune)
+    p_uncond: float = 0.0  # probabilité de remplacer y par ∅ à l'entraînement (guidage sans classifieur)
 
     def __post_init__(self) -> None:
         check_positive_int("dim", self.dim)
@@ -682,6 +945,7 @@ class DiffusionConfig:
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("activation", self.activation, _ACTIVATIONS)
         check_choice("sigma", self.sigma, SIGMAS)
+        _check_conditioning(self.n_classes, self.cond_dim, self.p_uncond)
 
 
 def make_diffusion(config: DiffusionConfig | None = None, x: torch.Tensor | None = None) -> Diffusion:
@@ -689,8 +953,9 @@ def make_diffusion(config: DiffusionConfig | None = None, x: torch.Tensor | None
     cfg = DiffusionConfig() if config is None else config
     if not isinstance(cfg, DiffusionConfig):
         raise TypeError(f"config doit être un genmodels.diffusion.DiffusionConfig (ou None), reçu {type(cfg).__name__}.")
-    net = Denoiser(cfg.dim, cfg.hidden, cfg.n_blocks, cfg.time_dim, cfg.activation)
-    model = Diffusion(net, NoiseSchedule(cfg.T, cfg.schedule), cfg.dim, cfg.sigma)
+    net = Denoiser(cfg.dim, cfg.hidden, cfg.n_blocks, cfg.time_dim, cfg.activation, cfg.n_classes, cfg.cond_dim)
+    model = Diffusion(net, NoiseSchedule(cfg.T, cfg.schedule), cfg.dim, cfg.sigma, n_classes=cfg.n_classes,
+                      cond_dim=cfg.cond_dim, p_uncond=cfg.p_uncond)
     if x is not None:
         model.fit_scaling(x)
     return model
