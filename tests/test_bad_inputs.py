@@ -10,9 +10,10 @@ Les modèles sont minuscules et rien n'est entraîné : le fichier s'exécute en
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from functools import lru_cache
-from types import SimpleNamespace
+from pathlib import Path
 
 import pytest
 import torch
@@ -97,10 +98,9 @@ _GRID = torch.linspace(-5, 5, 101)
 _HISTORY = History(iterations=[1], train={"loss": [1.0]})
 
 
-def _missing(tmp_name: str) -> str:
-    import tempfile
-
-    return str(__import__("pathlib").Path(tempfile.gettempdir()) / f"genmodels-absent-{tmp_name}")
+def _missing(name: str) -> str:
+    """Un chemin qui n'existe pas (dans le dossier temporaire)."""
+    return str(Path(tempfile.gettempdir()) / "genmodels-absent" / name)
 
 
 # --------------------------------------------------------------------------------------
