@@ -21,7 +21,7 @@ from torch import nn
 
 import genmodels as gm
 from genmodels import (comparison, conditional, datasets, diffusion, divergences, flow_matching, flows, gan, metrics,
-                       plotting, recipes, reporting, training, utils, vae)
+                       mixture, plotting, recipes, reporting, training, utils, vae)
 from genmodels.training import History, TrainConfig, TrainingDivergedError
 
 HUGE = 10**9
@@ -288,6 +288,15 @@ CASES = [
     ("flows.sample-generator", lambda: flows.sample(_flow(), 4, generator=0), TypeError, "generator"),
     ("flows.loss-shape", lambda: flows.loss(_flow(), torch.zeros(4, 3)), ValueError, "x doit"),
     ("flows.log_prob-shape", lambda: flows.log_prob(_flow(), torch.zeros(4)), ValueError, "x doit"),
+    # ---- mixture (table complète : tests/test_mixture.py)
+    ("mixture.MixtureConfig-covariance_type", lambda: mixture.MixtureConfig(covariance_type="tied"), ValueError,
+     "covariance_type="),
+    ("mixture.make_mixture-config", lambda: mixture.make_mixture({"n_components": 2}), TypeError, "config"),
+    ("mixture.fit-too-few", lambda: mixture.fit(mixture.make_mixture(), _points(8)), ValueError, "n_components"),
+    ("mixture.sample-generator", lambda: mixture.sample(mixture.make_mixture(), 4, generator=0), TypeError,
+     "generator"),
+    ("mixture.log_prob-shape", lambda: mixture.log_prob(mixture.make_mixture(), torch.zeros(4, 3)), ValueError,
+     "x doit"),
     # ---- vae
     ("vae.VAE-hidden-int", lambda: vae.VAE(hidden=64), ValueError, "hidden doit"),
     ("vae.VAE-likelihood", lambda: vae.VAE(likelihood="poisson"), ValueError, "likelihood="),

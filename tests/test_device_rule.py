@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genmodels import datasets, diffusion, flow_matching, flows, gan, training, utils, vae
+from genmodels import datasets, diffusion, flow_matching, flows, gan, mixture, training, utils, vae
 
 
 def _g(seed: int) -> torch.Generator:
@@ -23,6 +23,7 @@ def models():
     with utils.seeded(0):
         out = {
             "flow": flows.make_flow(flows.FlowConfig(n_layers=2, hidden=(8,))),
+            "mixture": mixture.make_mixture(mixture.MixtureConfig(n_components=3)),
             "vae": vae.VAE(2, 2, (8,), likelihood="gaussian"),
             "vae_mixture": vae.VAE(64, 2, (8,), prior="mixture", n_components=3),
             "diffusion": diffusion.make_diffusion(diffusion.DiffusionConfig(T=10, hidden=8, n_blocks=1, time_dim=4)),
@@ -39,6 +40,7 @@ def _x(n=8, d=2, seed=0):
 
 DRAWS = {
     "flows.sample": lambda m, g: flows.sample(m["flow"], 16, generator=g),
+    "mixture.sample": lambda m, g: mixture.sample(m["mixture"], 16, generator=g),
     "vae.sample-mean": lambda m, g: vae.sample(m["vae"], 16, generator=g),
     "vae.sample-sample": lambda m, g: vae.sample(m["vae"], 16, generator=g, mode="sample"),
     "vae.sample-mixture-binomial": lambda m, g: vae.sample(m["vae_mixture"], 16, generator=g, mode="sample"),

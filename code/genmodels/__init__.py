@@ -8,6 +8,7 @@ Modules :
 * :mod:`genmodels.plotting` — figures ;
 * :mod:`genmodels.divergences` — KL, Jensen-Shannon ;
 * :mod:`genmodels.conditional` — régresseur et réseau à densité de mélange ;
+* :mod:`genmodels.mixture` — mélange de gaussiennes ajusté par EM, le repère classique ;
 * :mod:`genmodels.flows` — flots normalisants (couplages affines, RealNVP) ;
 * :mod:`genmodels.vae` — auto-encodeurs et VAE ;
 * :mod:`genmodels.diffusion` — diffusion (DDPM, DDIM, diffusion latente) ;
@@ -30,6 +31,7 @@ from . import (
     flows,
     gan,
     metrics,
+    mixture,
     nn,
     plotting,
     recipes,
@@ -69,6 +71,7 @@ __all__ = [
     "flows",
     "gan",
     "metrics",
+    "mixture",
     "nn",
     "plotting",
     "recipes",

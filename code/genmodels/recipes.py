@@ -17,7 +17,14 @@ densités jouets 2-D        chiffres 8×8
 :func:`diffusion_toy`      :func:`diffusion_digits`, :func:`latent_diffusion_digits`
 :func:`gan_toy`            :func:`gan_digits`
 :func:`flow_matching_toy`  :func:`flow_matching_digits`
+:func:`mixture_toy`        :func:`mixture_digits`
 =========================  =====================================================
+
+La dernière ligne n'est pas une famille profonde : c'est le mélange de gaussiennes ajusté
+par EM (:mod:`genmodels.mixture`, chapitre « Introduction »), le repère classique de la
+comparaison. Ses recettes acceptent les mêmes réglages de budget que les autres
+(``iterations`` devient le nombre maximal d'itérations de l'EM, ``max_seconds``,
+``progress``, ``desc``), sans passer par la boucle d'entraînement.
 
 :data:`TOY_RECIPES` et :data:`DIGITS_RECIPES` les rangent par famille, pour le code qui
 traite toutes les familles de la même façon (la comparaison du chapitre « Synthèse »).
@@ -35,14 +42,16 @@ Exemple ::
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from . import diffusion, flow_matching, flows, gan, vae
+from . import diffusion, flow_matching, flows, gan, mixture, vae
 from .datasets import DigitsData, ToyDensity, get_toy, load_digits
 from .metrics import modes_covered, sliced_wasserstein
 from .training import History, TrainConfig, train
@@ -78,6 +87,9 @@ __all__ = [
     "gan_digits",
     "flow_matching_toy",
     "flow_matching_digits",
+    "MIXTURE_DIGITS_CONFIG",
+    "mixture_toy",
+    "mixture_digits",
     "TOY_RECIPES",
     "DIGITS_RECIPES",
 ]
@@ -543,16 +555,88 @@ def flow_matching_digits(coupling: str = "independent", *, seed: int = 0, hidden
     return Fit(model, history, data)
 
 
+# --------------------------------------------------------------------------------------
+# Mélange de gaussiennes (chapitre « Introduction ») : le repère classique, ajusté par EM
+# --------------------------------------------------------------------------------------
+
+MIXTURE_DIGITS_CONFIG = mixture.MixtureConfig(dim=64, n_components=16, covariance_type="full", reg_covar=1e-3)
+"""Le mélange des chiffres 8×8 (pixels dans [0, 1]) : 16 composantes à covariance pleine, 10⁻³
+ajouté à leur diagonale (les pixels du bord sont presque toujours nuls). Choisi parmi 10 à 64
+composantes, pleines ou diagonales, par la distance de Fréchet, la précision et le rappel
+(plus la vraisemblance de test et la distance des tirages aux images d'apprentissage) :
+``benchmarks/resultats/melange_essais.md``."""
+
+
+def _fit_mixture(config: mixture.MixtureConfig, x_train: torch.Tensor, seed: int, iterations: int | None,
+                 max_seconds: float | None, progress: bool, desc: str) -> tuple[mixture.Mixture, History]:
+    """Le mélange ``config`` (``iterations`` : nombre maximal d'itérations de l'EM) ajusté à ``x_train``."""
+    if not isinstance(config, mixture.MixtureConfig):
+        raise TypeError(f"config doit être un genmodels.mixture.MixtureConfig (ou None), reçu {type(config).__name__}.")
+    check_bool("progress", progress)
+    if iterations is not None:
+        config = replace(config, max_iter=check_positive_int("iterations", iterations))
+    model = mixture.make_mixture(config)
+    history = mixture.fit(model, x_train, seed=seed, max_seconds=max_seconds)
+    if progress:
+        state = "convergé" if history.evals["converged"][-1] else "arrêté par le nombre maximal d'itérations"
+        print(f"{desc} : EM {state} en {history.iterations[-1]} itérations ({history.seconds:.1f} s)",
+              file=sys.stderr)
+    return model.eval(), history
+
+
+def mixture_toy(name: str, *, seed: int = 0, n_train: int = 20_000, n_test: int = 5000,
+                config: mixture.MixtureConfig | None = None, iterations: int | None = None,
+                max_seconds: float | None = None, progress: bool = True, desc: str | None = None) -> Fit:
+    """Un mélange de gaussiennes ajusté par EM (:func:`genmodels.mixture.fit`) sur une densité jouet.
+
+    Tire, avec la graine ``seed``, ``n_train`` points d'apprentissage puis ``n_test`` de test,
+    comme les autres recettes ; l'initialisation de l'EM suit le flux « init » de ``seed``.
+
+    Args:
+        name: densité de :data:`genmodels.datasets.TOY_DATASETS`.
+        seed: graine des données et de l'initialisation de l'EM.
+        n_train, n_test: tailles des échantillons d'apprentissage et de test.
+        config: le mélange (:class:`genmodels.mixture.MixtureConfig` par défaut : 64 composantes
+            à covariance pleine).
+        iterations: nombre maximal d'itérations de l'EM (par défaut ``config.max_iter``).
+        max_seconds: plafond de durée, vérifié à la fin de l'EM (``fit.history.time_limited``).
+        progress: une ligne de compte rendu à la fin de l'EM.
+        desc: libellé de ce compte rendu.
+    """
+    toy, (x_train, x_test) = _toy_samples(name, seed, n_train=n_train, n_test=n_test)
+    model, history = _fit_mixture(config or mixture.MixtureConfig(), x_train, seed, iterations, max_seconds,
+                                  progress, desc or f"mélange · {name}")
+    return Fit(model, history, ToyData(name, toy, x_train, None, x_test))
+
+
+def mixture_digits(*, seed: int = 0, config: mixture.MixtureConfig | None = None, iterations: int | None = None,
+                   max_seconds: float | None = None, progress: bool = True, desc: str | None = None) -> Fit:
+    """Un mélange de gaussiennes ajusté par EM sur les 1 437 chiffres d'apprentissage (échelle [0, 1]).
+
+    Args:
+        seed: graine de l'initialisation de l'EM.
+        config: le mélange (:data:`MIXTURE_DIGITS_CONFIG` par défaut).
+        iterations, max_seconds, progress, desc: comme pour :func:`mixture_toy`.
+    """
+    data = load_digits("unit")
+    model, history = _fit_mixture(config or MIXTURE_DIGITS_CONFIG, data.x_train, seed, iterations, max_seconds,
+                                  progress, desc or "mélange · chiffres")
+    return Fit(model, history, data)
+
+
 TOY_RECIPES: dict[str, Callable[..., Fit]] = {
+    "mixture": mixture_toy,
     "flow": flow_toy,
     "vae": vae_toy,
     "diffusion": diffusion_toy,
     "gan": gan_toy,
     "flow_matching": flow_matching_toy,
 }
-"""La recette « densité jouet » de chaque famille : ``TOY_RECIPES[famille](name, seed=…, …)``."""
+"""La recette « densité jouet » de chaque famille, dans l'ordre des chapitres (le mélange de gaussiennes,
+repère classique, vient du chapitre « Introduction ») : ``TOY_RECIPES[famille](name, seed=…, …)``."""
 
 DIGITS_RECIPES: dict[str, Callable[..., Fit]] = {
+    "mixture": mixture_digits,
     "vae": vae_digits,
     "diffusion": diffusion_digits,
     "gan": gan_digits,
