@@ -1,12 +1,13 @@
-"""Banc d'essai de synthèse : les cinq familles sur les mêmes données, au même budget (issue « Synthèse »).
+"""Banc d'essai de synthèse : les six familles sur les mêmes données, au même budget (issue « Synthèse »).
 
 Protocole (``genmodels.comparison`` pour les mesures, ``genmodels.reporting`` pour les
 tableaux, partagés avec le chapitre « Synthèse ») :
 
 * densités 2-D ``8gaussians``, ``checkerboard``, ``moons``, ``rings`` ; pour chaque graine et
-  chaque famille (flot, VAE, diffusion, WGAN-GP, flow matching), 20 000 points
-  d'apprentissage et la recette de la famille (``genmodels.recipes.TOY_RECIPES``), au budget
-  commun ``comparison.TOY_BUDGET`` (itérations fixées par famille, plafond de 20 s) ;
+  chaque famille (``comparison.FAMILIES`` : mélange de gaussiennes ajusté par EM, flot, VAE,
+  diffusion, WGAN-GP, flow matching), 20 000 points d'apprentissage et la recette de la
+  famille (``genmodels.recipes.TOY_RECIPES``), au budget commun ``comparison.TOY_BUDGET``
+  (itérations fixées par famille, plafond de 20 s ; pour le mélange, l'EM jusqu'à convergence) ;
 * mesures (``comparison.evaluate``) : SW2 (1 024 directions) et distance d'énergie entre
   5 000 tirages et 5 000 points frais (les mêmes points de référence pour toutes les
   familles), à côté du plancher de bruit (moyenne et quantile à 95 % sur
@@ -24,7 +25,8 @@ chapitre « Synthèse » lit le JSON.
 
 Usage ::
 
-    python benchmarks/bench_synthese.py            # 4 densités × 5 familles × 3 graines + chiffres (17 min mesurées)
+    python benchmarks/bench_synthese.py            # 4 densités × 6 familles × 3 graines + chiffres (17 min mesurées
+                                                   # avant l'ajout du mélange de gaussiennes)
     python benchmarks/bench_synthese.py --quick    # 8gaussians et chiffres, 1 graine (2 min mesurées)
     python benchmarks/bench_synthese.py --datasets moons --families flow gan --seeds 1 --no-digits
     python benchmarks/bench_synthese.py --families flow_matching --merge   # refait une famille dans le JSON

@@ -77,7 +77,9 @@ def test_every_family_has_a_module_recipes_and_a_budget():
 @pytest.mark.parametrize("family", cmp.FAMILIES)
 def test_every_family_is_fitted_on_the_budget_and_measured_through_its_face(family):
     fit = cmp.fit_toy(family, "moons", seed=0, budget=TINY, n_train=256, progress=False)
-    assert fit.history.iterations[-1] == 5 and not fit.history.time_limited
+    # le mélange de gaussiennes : au plus 5 itérations de l'EM (il peut converger avant)
+    assert (1 <= fit.history.iterations[-1] <= 5 if family == "mixture" else fit.history.iterations[-1] == 5)
+    assert not fit.history.time_limited
     assert isinstance(fit.data, recipes.ToyData) and fit.data.name == "moons"
     x = cmp.draw(family, fit, 64, seed=1)  # reproductibilité par la graine : tests/test_face.py
     assert x.shape == (64, 2) and x.device.type == "cpu" and x.dtype == torch.float32

@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 LABELS: dict[str, str] = {
+    "mixture": "Mélange de gaussiennes (EM)",
     "flow": "Flot normalisant",
     "vae": "VAE",
     "diffusion": "Diffusion (DDPM)",
