@@ -55,6 +55,7 @@ from sphinx.errors import ExtensionError
 from sphinx.util import logging
 from sphinx_proof.directive import ProofDirective
 from sphinx_proof.domain import ProofDomain
+from sphinx_proof import nodes as proof_nodes
 from sphinx_proof.nodes import proof_node
 
 MATHJAX_FILE = "tex-svg-full.js"
@@ -73,6 +74,28 @@ class DemonstrationDirective(ProofDirective):
         node = proof_node()
         node += section
         return [node]
+
+
+def _french_latex_title(depart):
+    """Enveloppe un ``depart`` LaTeX de sphinx-proof pour traduire le titre qu'il insère.
+
+    En HTML, sphinx-proof traduit « Theorem », « Algorithm »… ; en LaTeX (0.4), il écrit le
+    nom anglais. On le remplace par sa traduction, celle du HTML (« Théorème », « Algorithme »).
+    """
+    def french_depart(self, node) -> None:
+        depart(self, node)
+        english = node.attributes.get("realtype", "").title()
+        idx = proof_nodes.list_rindex(self.body, proof_nodes.latex_admonition_start) + 2
+        self.body[idx] = self.body[idx].replace(english, str(proof_nodes._(english)), 1)
+    return french_depart
+
+
+def _translate_latex_proof_titles(app) -> None:
+    enumerable = (proof_nodes.visit_enumerable_node, _french_latex_title(proof_nodes.depart_enumerable_node))
+    for node in proof_nodes.NODE_TYPES.values():
+        app.add_node(node, override=True, latex=enumerable)
+    app.add_node(proof_nodes.unenumerable_node, override=True,
+                 latex=(proof_nodes.visit_unenumerable_node, _french_latex_title(proof_nodes.depart_unenumerable_node)))
 
 
 def mathjax_source() -> Path:
@@ -348,6 +371,7 @@ def check_french_numbers(app, doctree) -> None:
 
 def setup(app):
     ProofDomain.directives = {**ProofDomain.directives, "proof": DemonstrationDirective}
+    _translate_latex_proof_titles(app)
     _install_french_glue()
     app.connect("doctree-read", check_french_numbers)
     app.connect("config-inited", _check_mathjax)

@@ -136,3 +136,34 @@ def test_latex_preamble_defines_the_mathjax_macros():
     assert config["latex_engine"] == "xelatex"
     assert cours_fr.latex_macros({"tex": {"macros": {"norm": ["\\lVert #1 \\rVert", 1]}}}).endswith(
         "\\renewcommand{\\norm}[1]{\\lVert #1 \\rVert}")
+
+
+def test_latex_output_has_french_proof_titles_and_the_book_macros(tmp_path):
+    """Polycopié : sphinx-proof écrit « Theorem » en LaTeX ; l'extension le traduit comme en HTML,
+    et le préambule définit les macros de MathJax (\\E, \\KL…)."""
+    sphinx = pytest.importorskip("sphinx.cmd.build")
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["sphinx"]["config"]
+    src, out = tmp_path / "src", tmp_path / "latex"
+    src.mkdir()
+    (src / "conf.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT / '_ext')!r})\n"
+        "extensions = ['sphinx_proof', 'cours_fr']\n"
+        "language = 'fr'\n"
+        f"mathjax3_config = {cfg['mathjax3_config']!r}\n",
+        encoding="utf-8",
+    )
+    (src / "index.rst").write_text(
+        "Essai\n=====\n\n.. prf:theorem:: Gibbs\n   :label: th-gibbs\n\n   :math:`\\KL(p \\Vert q) \\geq 0`.\n\n"
+        ".. prf:algorithm:: Boucle\n   :label: algo-boucle\n\n   Répéter.\n\n"
+        ".. prf:proof::\n\n   Évident.\n",
+        encoding="utf-8",
+    )
+    assert sphinx.build_main(["-q", "-b", "latex", str(src), str(out)]) == 0
+    tex = next(out.glob("*.tex")).read_text(encoding="utf-8")
+    assert re.search(r"\{Théorème\s*\d*\s*\(Gibbs\)\}", tex) and re.search(r"\{Algorithme\s*\d*\s*\(Boucle\)\}", tex)
+    assert "Theorem" not in tex and "Algorithm " not in tex
+    assert "Démonstration." in tex
+    assert "\\renewcommand{\\KL}{\\mathrm{KL}}" in tex
