@@ -288,6 +288,12 @@ CASES = [
     ("flows.sample-generator", lambda: flows.sample(_flow(), 4, generator=0), TypeError, "generator"),
     ("flows.loss-shape", lambda: flows.loss(_flow(), torch.zeros(4, 3)), ValueError, "x doit"),
     ("flows.log_prob-shape", lambda: flows.log_prob(_flow(), torch.zeros(4)), ValueError, "x doit"),
+    ("flows.FlowConfig-coupling", lambda: flows.FlowConfig(coupling="cubic"), ValueError, "coupling="),
+    ("flows.FlowConfig-n_bins", lambda: flows.FlowConfig(n_bins=1), ValueError, "n_bins"),
+    ("flows.FlowConfig-bound", lambda: flows.FlowConfig(bound=0.0), ValueError, "bound"),
+    ("flows.SplineCoupling-mask", lambda: flows.SplineCoupling(2, [0, 0]), ValueError, "mask"),
+    ("flows.SplineCoupling-shape", lambda: flows.SplineCoupling(2, [1, 0])(torch.zeros(4)), ValueError, "x doit"),
+    ("flows.spline_parameters-raw", lambda: flows.spline_parameters(torch.zeros(3, 7), 1.0), ValueError, "raw"),
     # ---- mixture (table complète : tests/test_mixture.py)
     ("mixture.MixtureConfig-covariance_type", lambda: mixture.MixtureConfig(covariance_type="tied"), ValueError,
      "covariance_type="),

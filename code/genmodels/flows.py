@@ -1,4 +1,5 @@
-"""Flots normalisants : couches de couplage affine (RealNVP) et flot qui les empile.
+"""Flots normalisants : couches de couplage affine (RealNVP) ou à splines rationnelles quadratiques
+(Durkan et al., 2019), et flot qui les empile.
 
 Convention du cours : un réseau inversible h(x ; θ) envoie une donnée x sur un
 latent z = h(x ; θ) de loi 𝒩(0, I). Par changement de variables,
@@ -46,11 +47,14 @@ from torch import nn
 from .metrics import Density
 from .nn import ACTIVATIONS as _ACTIVATIONS
 from .nn import MLP
-from .utils import (MAX_DRAWS, check_bool, check_choice, check_points, check_positive_int, check_widths, module_device,
-                    module_dtype, standard_normal)
+from .utils import (MAX_DRAWS, check_bool, check_choice, check_points, check_positive_int, check_positive_real,
+                    check_widths, module_device, module_dtype, standard_normal)
 
 __all__ = [
     "AffineCoupling",
+    "SplineCoupling",
+    "rq_spline",
+    "spline_parameters",
     "Permutation",
     "ActNorm",
     "Flow",
@@ -59,6 +63,7 @@ __all__ = [
     "coupling_masks",
     "MASKS",
     "PERMUTATIONS",
+    "COUPLINGS",
     "loss",
     "sample",
     "log_prob",
@@ -75,10 +80,25 @@ MASKS = ("parity", "halves")
 PERMUTATIONS = ("none", "reverse", "random")
 """Permutations permises entre deux couplages (:class:`FlowConfig`)."""
 
+COUPLINGS = ("affine", "spline")
+"""Couplages permis (:class:`FlowConfig`) : :class:`AffineCoupling` ou :class:`SplineCoupling`."""
+
 
 # --------------------------------------------------------------------------------------
 # Couches
 # --------------------------------------------------------------------------------------
+
+
+def _check_mask(mask: Sequence[float] | torch.Tensor, dim: int) -> torch.Tensor:
+    """Vérifie un masque de couplage (binaire, de forme ``(dim,)``, au moins un 1 et un 0) et le rend en float32."""
+    mask = torch.as_tensor(mask).detach().to("cpu", torch.float32)
+    if mask.shape != (dim,):
+        raise ValueError(f"mask doit être de forme ({dim},) (un coefficient par coordonnée), reçu {tuple(mask.shape)}.")
+    if not ((mask == 0) | (mask == 1)).all():
+        raise ValueError("mask doit être binaire (valeurs 0 ou 1).")
+    if mask.all() or not mask.any():
+        raise ValueError("mask doit contenir au moins un 1 (coordonnée conditionnante) et un 0 (coordonnée transformée).")
+    return mask
 
 
 class AffineCoupling(nn.Module):
@@ -129,13 +149,7 @@ class AffineCoupling(nn.Module):
     ) -> None:
         super().__init__()
         self.dim = check_positive_int("dim", dim, minimum=2)
-        mask = torch.as_tensor(mask).detach().to("cpu", torch.float32)
-        if mask.shape != (self.dim,):
-            raise ValueError(f"mask doit être de forme ({self.dim},) (un coefficient par coordonnée), reçu {tuple(mask.shape)}.")
-        if not ((mask == 0) | (mask == 1)).all():
-            raise ValueError("mask doit être binaire (valeurs 0 ou 1).")
-        if mask.all() or not mask.any():
-            raise ValueError("mask doit contenir au moins un 1 (coordonnée conditionnante) et un 0 (coordonnée transformée).")
+        mask = _check_mask(mask, self.dim)
         if not (isinstance(scale_bound, (int, float)) and 0 < scale_bound < math.inf):
             raise ValueError(f"scale_bound doit être un réel strictement positif et fini, reçu {scale_bound!r}.")
         self.scale_bound = float(scale_bound)
@@ -185,6 +199,198 @@ class AffineCoupling(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, mask={self.mask.tolist()}, scale_bound={self.scale_bound}"
+
+
+MIN_BIN_WIDTH = MIN_BIN_HEIGHT = MIN_DERIVATIVE = 1e-3
+"""Valeurs minimales des largeurs et hauteurs (en fraction de 2B) et des pentes d'une spline
+(:func:`spline_parameters`) : elles tiennent les casiers et les pentes loin de 0."""
+
+# softplus(c) = 1 - MIN_DERIVATIVE : une sortie brute nulle donne une pente 1
+_DERIVATIVE_SHIFT = math.log(math.expm1(1 - MIN_DERIVATIVE))
+
+
+def spline_parameters(raw: torch.Tensor, bound: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Paramètres d'une spline à K casiers à partir de 3K - 1 nombres réels quelconques.
+
+    Sur les K premiers nombres a, les K suivants b et les K - 1 derniers c :
+
+        largeurs   w_k = 2B · (ε + (1 - Kε) softmax(a)_k),
+        hauteurs   h_k = 2B · (ε + (1 - Kε) softmax(b)_k),
+        pentes     δ_k = ε + softplus(c_k + γ)  aux K - 1 nœuds intérieurs, δ_0 = δ_K = 1,
+
+    avec ε = 10⁻³ (:data:`MIN_BIN_WIDTH`…) et γ tel que ε + softplus(γ) = 1. Les largeurs et
+    les hauteurs sont positives et somment à 2B ; les pentes sont positives, et valent 1 aux
+    bords, comme les queues (identité). Quand ``raw`` est nul, w_k = h_k = 2B/K et δ_k = 1 :
+    la spline est l'identité.
+
+    Args:
+        raw: ``(..., 3K - 1)``.
+        bound: B > 0.
+
+    Returns:
+        ``(widths, heights, derivatives)`` de formes ``(..., K)``, ``(..., K)`` et ``(..., K + 1)``.
+    """
+    n_bins = (raw.shape[-1] + 1) // 3
+    if raw.shape[-1] != 3 * n_bins - 1 or n_bins < 2:
+        raise ValueError(f"raw doit avoir 3K - 1 valeurs sur sa dernière dimension (K ≥ 2 casiers), "
+                         f"reçu {raw.shape[-1]}.")
+    a, b, c = raw.split([n_bins, n_bins, n_bins - 1], dim=-1)
+    widths = 2 * bound * (MIN_BIN_WIDTH + (1 - n_bins * MIN_BIN_WIDTH) * torch.softmax(a, dim=-1))
+    heights = 2 * bound * (MIN_BIN_HEIGHT + (1 - n_bins * MIN_BIN_HEIGHT) * torch.softmax(b, dim=-1))
+    inner = MIN_DERIVATIVE + nn.functional.softplus(c + _DERIVATIVE_SHIFT)
+    return widths, heights, nn.functional.pad(inner, (1, 1), value=1.0)
+
+
+def _knots(sizes: torch.Tensor, bound: float) -> torch.Tensor:
+    """Nœuds -B = t_0 < t_1 < … < t_K = B à partir des K tailles de casiers (de somme 2B)."""
+    inner = torch.cumsum(sizes[..., :-1], dim=-1) - bound  # t_K = B exactement, sans erreur d'arrondi
+    return nn.functional.pad(nn.functional.pad(inner, (1, 0), value=-bound), (0, 1), value=bound)
+
+
+def rq_spline(x: torch.Tensor, widths: torch.Tensor, heights: torch.Tensor, derivatives: torch.Tensor,
+              bound: float, inverse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spline rationnelle quadratique monotone g sur [-B, B], identité au-dehors (Durkan et al., 2019).
+
+    Les nœuds (x_k, y_k), k = 0…K, partent de (-B, -B) et avancent des largeurs w_k en
+    abscisse et des hauteurs h_k en ordonnée jusqu'à (B, B) ; δ_k est la pente au nœud k.
+    Sur le casier k, avec ξ = (x - x_k) / w_k ∈ [0, 1] et s_k = h_k / w_k (pente moyenne) :
+
+        g(x)  = y_k + h_k [s_k ξ² + δ_k ξ(1 - ξ)] / [s_k + (δ_{k+1} + δ_k - 2 s_k) ξ(1 - ξ)],
+
+        g'(x) = s_k² [δ_{k+1} ξ² + 2 s_k ξ(1 - ξ) + δ_k (1 - ξ)²] / [s_k + (δ_{k+1} + δ_k - 2 s_k) ξ(1 - ξ)]².
+
+    g'(x) > 0 dès que s_k, δ_k, δ_{k+1} > 0 : g est strictement croissante, donc inversible.
+    L'inverse : pour y dans [y_k, y_{k+1}], ξ est la racine dans [0, 1] de a ξ² + b ξ + c = 0,
+
+        a = h_k (s_k - δ_k) + (y - y_k) (δ_{k+1} + δ_k - 2 s_k),
+        b = h_k δ_k - (y - y_k) (δ_{k+1} + δ_k - 2 s_k),      c = -s_k (y - y_k),
+
+    prise sous la forme stable ξ = 2c / (-b - √(b² - 4ac)), puis x = x_k + ξ w_k. Hors de
+    [-B, B], g(x) = x (queues linéaires de pente 1, qui raccordent la spline en valeur et en
+    pente puisque δ_0 = δ_K = 1).
+
+    Args:
+        x: points ``(...)`` (les abscisses, ou les ordonnées si ``inverse``).
+        widths, heights: ``(..., K)``, positives, de somme 2B chacune.
+        derivatives: ``(..., K + 1)``, positives ; δ_0 = δ_K = 1 pour des queues raccordées.
+            Les dimensions de tête de ``x`` et des paramètres (hors la dernière) se diffusent
+            (*broadcasting*) : une seule spline ``(K,)`` s'applique à tout un tenseur de points.
+        bound: B > 0.
+        inverse: calcule g⁻¹ au lieu de g.
+
+    Returns:
+        ``(y, log_deriv)`` de la forme de ``x`` : y = g(x) et ln g'(x) ; ou, si ``inverse``,
+        y = g⁻¹(x) et ln (g⁻¹)'(x) = -ln g'(g⁻¹(x)).
+    """
+    n_bins = widths.shape[-1]
+    shape = torch.broadcast_shapes(x.shape, widths.shape[:-1], heights.shape[:-1], derivatives.shape[:-1])
+    x = x.expand(shape)
+    inside = (x >= -bound) & (x <= bound)
+    u = x.clamp(-bound, bound)  # la formule ne voit que [-B, B] : pas de NaN dans la branche écartée
+    # (..., 3, K + 1) : abscisses, ordonnées et pentes des nœuds
+    knots = torch.stack([t.expand(*shape, n_bins + 1) for t in
+                         (_knots(widths, bound), _knots(heights, bound), derivatives)], dim=-2)
+    bins = torch.searchsorted(knots[..., int(inverse), :].contiguous(), u[..., None].contiguous(), right=True)
+    bins = (bins - 1).clamp(0, n_bins - 1)
+    ends = knots.gather(-1, torch.cat([bins, bins + 1], dim=-1)[..., None, :].expand(*shape, 3, 2))
+    (x_k, x_k1), (y_k, y_k1), (d0, d1) = (e.unbind(-1) for e in ends.unbind(-2))  # nœuds k et k + 1
+    w, h = x_k1 - x_k, y_k1 - y_k
+    s = h / w
+    curv = d1 + d0 - 2 * s
+    if inverse:  # ξ, racine de a ξ² + b ξ + c = 0 dans [0, 1]
+        dy = u - y_k
+        a, b, c = h * (s - d0) + dy * curv, h * d0 - dy * curv, -s * dy
+        xi = (2 * c / (-b - torch.sqrt((b * b - 4 * a * c).clamp_min(0)))).clamp(0, 1)
+    else:
+        xi = (u - x_k) / w
+    t = xi * (1 - xi)
+    denom = s + curv * t
+    y = x_k + xi * w if inverse else y_k + h * (s * xi**2 + d0 * t) / denom
+    # ln g'(x) = 2 ln s_k + ln [δ_{k+1} ξ² + 2 s_k ξ(1 - ξ) + δ_k (1 - ξ)²] - 2 ln [dénominateur]
+    log_deriv = 2 * torch.log(s / denom) + torch.log(d1 * xi**2 + 2 * s * t + d0 * (1 - xi) ** 2)
+    if inverse:
+        log_deriv = -log_deriv
+    return torch.where(inside, y, x), torch.where(inside, log_deriv, torch.zeros_like(log_deriv))
+
+
+class SplineCoupling(nn.Module):
+    """Couche de couplage à splines rationnelles quadratiques (Durkan et al., 2019, « Neural Spline Flows »).
+
+    Même partage des coordonnées que :class:`AffineCoupling` : celles où b = 1 (x₁) passent
+    telles quelles ; chacune des autres (x₂) subit une spline monotone g_j (:func:`rq_spline`)
+    dont les 3K - 1 paramètres sortent d'un MLP qui lit x₁. Dans le sens normalisant :
+
+        z₁ = x₁,    z₂,j = g_j(x₂,j ; θ(x₁)),
+
+    et dans le sens génératif x₂,j = g_j⁻¹(z₂,j ; θ(z₁)), racine d'une équation du second degré.
+    La jacobienne est triangulaire, de diagonale (1, g_j') : ln |det ∂z/∂x| = Σ_j ln g_j'(x₂,j).
+    Une affine n'a qu'une pente par coordonnée ; une spline à K casiers en a une par morceau :
+    elle peut étirer une région et en comprimer une autre dans la même couche.
+
+    La dernière couche du conditionneur est initialisée à zéro : toutes les splines partent de
+    l'identité (:func:`spline_parameters`), et la couche aussi.
+
+    Args:
+        dim: dimension d des données (≥ 2).
+        mask: masque binaire de forme ``(dim,)``, comme pour :class:`AffineCoupling`.
+        hidden: largeurs des couches cachées du conditionneur.
+        n_bins: nombre K de casiers de chaque spline (≥ 2).
+        bound: la spline agit sur [-B, B] (B = ``bound`` > 0), identité au-dehors.
+        activation: classe d'activation du conditionneur (ReLU par défaut).
+
+    Shapes:
+        ``forward`` : x ``(batch, dim)`` → (z ``(batch, dim)``, log_det ``(batch,)``) ;
+        ``inverse`` : z ``(batch, dim)`` → (x ``(batch, dim)``, log_det ``(batch,)``).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        mask: Sequence[float] | torch.Tensor,
+        hidden: Sequence[int] = (64, 64),
+        n_bins: int = 8,
+        bound: float = 4.0,
+        activation: type[nn.Module] = nn.ReLU,
+    ) -> None:
+        super().__init__()
+        self.dim = check_positive_int("dim", dim, minimum=2)
+        mask = _check_mask(mask, self.dim)
+        self.n_bins = check_positive_int("n_bins", n_bins, minimum=2)
+        self.bound = check_positive_real("bound", bound)
+        self.register_buffer("mask", mask)
+        self.register_buffer("free_index", torch.nonzero(mask == 0).squeeze(1), persistent=False)
+        self.net = MLP(self.dim, len(self.free_index) * (3 * self.n_bins - 1), hidden, activation=activation,
+                       zero_last=True)
+
+    def splines(self, x_cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Largeurs, hauteurs et pentes des splines des coordonnées transformées.
+
+        Args:
+            x_cond: ``(batch, dim)`` ; seules ses coordonnées où b = 1 sont lues (x ⊙ b).
+
+        Returns:
+            ``(widths, heights, derivatives)`` de formes ``(batch, d₂, K)``, ``(batch, d₂, K)``
+            et ``(batch, d₂, K + 1)``, d₂ étant le nombre de coordonnées transformées.
+        """
+        raw = self.net(x_cond * self.mask).unflatten(1, (len(self.free_index), 3 * self.n_bins - 1))
+        return spline_parameters(raw, self.bound)
+
+    def _transform(self, u: torch.Tensor, inverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        y, log_deriv = rq_spline(u[:, self.free_index], *self.splines(u), self.bound, inverse=inverse)
+        return u.index_copy(1, self.free_index, y), log_deriv.sum(dim=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sens normalisant : z₂,j = g_j(x₂,j), z₁ = x₁ ; log_det = Σ_j ln g_j'(x₂,j), forme ``(batch,)``."""
+        check_points("x", x, self.dim)
+        return self._transform(x, inverse=False)
+
+    def inverse(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sens génératif : x₂,j = g_j⁻¹(z₂,j), x₁ = z₁ ; log_det = -Σ_j ln g_j'(x₂,j), forme ``(batch,)``."""
+        check_points("z", z, self.dim)
+        return self._transform(z, inverse=True)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, mask={self.mask.tolist()}, n_bins={self.n_bins}, bound={self.bound}"
 
 
 class Permutation(nn.Module):
@@ -423,10 +629,11 @@ class Flow(nn.Module):
 
 @dataclass
 class FlowConfig:
-    """Réglages d'un flot de couplages affines (valeurs par défaut commentées).
+    """Réglages d'un flot de couplages affines ou à splines (valeurs par défaut commentées).
 
     Les valeurs par défaut visent les densités 2-D du cours ; les réglages d'entraînement qui
-    vont avec sont :data:`genmodels.recipes.FLOW_TRAINING`.
+    vont avec sont :data:`genmodels.recipes.FLOW_TRAINING`. Pour les splines
+    (``coupling="spline"``), la recette est :func:`genmodels.recipes.spline_flow_toy`.
     """
 
     dim: int = 2  # dimension des données
@@ -438,6 +645,9 @@ class FlowConfig:
     activation: str = "relu"  # activation des conditionneurs : "relu", "silu", "gelu" ou "tanh"
     actnorm: bool = True  # ActNorm en entrée (initialisée sur le premier mini-lot)
     seed: int = 0  # graine de la permutation "random"
+    coupling: str = "affine"  # "affine" (AffineCoupling) ou "spline" (SplineCoupling)
+    n_bins: int = 8  # couplage "spline" : nombre K de casiers de chaque spline
+    bound: float = 4.0  # couplage "spline" : la spline agit sur [-B, B], identité au-dehors (B = bound)
 
     def __post_init__(self) -> None:
         check_positive_int("dim", self.dim, minimum=2)
@@ -450,6 +660,9 @@ class FlowConfig:
         check_choice("activation", self.activation, _ACTIVATIONS)
         check_bool("actnorm", self.actnorm)
         check_positive_int("seed", self.seed, minimum=0)
+        check_choice("coupling", self.coupling, COUPLINGS)
+        check_positive_int("n_bins", self.n_bins, minimum=2)
+        check_positive_real("bound", self.bound)
 
 
 def coupling_masks(dim: int, n_layers: int, kind: str = "parity", alternate: bool = True) -> list[torch.Tensor]:
@@ -475,7 +688,7 @@ def coupling_masks(dim: int, n_layers: int, kind: str = "parity", alternate: boo
 
 
 def make_flow(config: FlowConfig | None = None) -> Flow:
-    """Construit un flot RealNVP : [ActNorm] puis ``n_layers`` couplages affines.
+    """Construit un flot : [ActNorm] puis ``n_layers`` couplages, affines (RealNVP) ou à splines.
 
     Sans permutation, les masques alternent (b, 1 - b, b, …). Avec une permutation
     (``"reverse"`` ou ``"random"``), le masque reste fixe et la permutation, insérée
@@ -496,7 +709,10 @@ def make_flow(config: FlowConfig | None = None) -> Flow:
             layers.append(Permutation.reverse(cfg.dim))
         elif k > 0 and cfg.permutation == "random":
             layers.append(Permutation.random(cfg.dim, seed=cfg.seed + k))
-        layers.append(AffineCoupling(cfg.dim, mask, cfg.hidden, cfg.scale_bound, _ACTIVATIONS[cfg.activation]))
+        if cfg.coupling == "spline":
+            layers.append(SplineCoupling(cfg.dim, mask, cfg.hidden, cfg.n_bins, cfg.bound, _ACTIVATIONS[cfg.activation]))
+        else:
+            layers.append(AffineCoupling(cfg.dim, mask, cfg.hidden, cfg.scale_bound, _ACTIVATIONS[cfg.activation]))
     return Flow(layers, cfg.dim)
 
 
