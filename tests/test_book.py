@@ -73,10 +73,12 @@ def test_local_extension_translates_proof_title_and_registers_mathjax_copy():
     from sphinx_proof.domain import ProofDomain
 
     cours_fr = _load_extension()
-    events = []
-    cours_fr.setup(SimpleNamespace(connect=lambda name, fn, **kw: events.append(name)))
+    events, nodes = [], []
+    cours_fr.setup(SimpleNamespace(connect=lambda name, fn, **kw: events.append(name),
+                                   add_node=lambda node, override=False, **kw: nodes.append((node, override, kw))))
     assert ProofDomain.directives["proof"] is cours_fr.DemonstrationDirective
     assert {"config-inited", "build-finished", "html-page-context"} <= set(events)
+    assert nodes and all(override and set(kw) == {"latex"} for _, override, kw in nodes)  # titres LaTeX traduits
 
 
 def test_mathjax_is_shipped_with_the_book(tmp_path):
