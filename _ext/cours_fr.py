@@ -285,6 +285,42 @@ def _latex_preamble(app, config) -> None:
     config.latex_elements = elements
 
 
+PROGRESS_LINE = re.compile(r"\d+/\d+ \[\d+:\d+")
+"""Une ligne de barre de progression tqdm (« 650/650 [00:10<00:00, 62,5it/s] »)."""
+
+
+def clean_for_print(doctree) -> int:
+    """Allège un chapitre pour le polycopié : sans le code des cellules repliées (``hide-input``),
+    ni les sorties d'erreur standard, ni les lignes de barres de progression ; rend le nombre de
+    nœuds retirés.
+
+    Dans le HTML, ces cellules restent dépliables et les barres de progression tiennent en une
+    ligne ; sur papier, elles occuperaient des pages sans rien apprendre au lecteur.
+    """
+    removed = []
+    for cell in doctree.findall(nodes.container):
+        if cell.get("nb_element") == "cell_code" and cell.get("hide_mode") in ("input", "input+output", "all"):
+            removed += [child for child in cell.children if child.get("nb_element") == "cell_code_source"]
+    for block in doctree.findall(nodes.literal_block):
+        classes = block.get("classes", [])
+        if "stderr" in classes:
+            removed.append(block)
+        elif "stream" in classes and PROGRESS_LINE.search(block.astext()):
+            kept = "\n".join(line for line in block.astext().splitlines() if not PROGRESS_LINE.search(line))
+            if kept.strip():
+                block.children = [nodes.Text(kept)]
+            else:
+                removed.append(block)
+    for node in removed:
+        node.parent.remove(node)
+    return len(removed)
+
+
+def _clean_latex(app, doctree, docname) -> None:
+    if app.builder.format == "latex":
+        clean_for_print(doctree)
+
+
 def offer_exercise_notebook(app, pagename, templatename, context, doctree) -> None:
     """Écrit le carnet d'exercices de la page et l'ajoute au menu de téléchargement, après le ``.ipynb``."""
     executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
@@ -374,6 +410,7 @@ def setup(app):
     _translate_latex_proof_titles(app)
     _install_french_glue()
     app.connect("doctree-read", check_french_numbers)
+    app.connect("doctree-resolved", _clean_latex)
     app.connect("config-inited", _check_mathjax)
     app.connect("config-inited", _offer_wheel)
     app.connect("config-inited", _refresh_cache)

@@ -167,3 +167,29 @@ def test_latex_output_has_french_proof_titles_and_the_book_macros(tmp_path):
     assert "Theorem" not in tex and "Algorithm " not in tex
     assert "Démonstration." in tex
     assert "\\renewcommand{\\KL}{\\mathrm{KL}}" in tex
+
+
+def test_print_version_drops_folded_code_and_progress_bars_but_keeps_results():
+    """Polycopié : le code des cellules repliées, les sorties d'erreur et les barres de
+    progression disparaissent ; le reste des sorties (résultats imprimés) reste."""
+    from docutils import nodes
+    from docutils.utils import new_document
+
+    cours_fr = _extension()
+    doc = new_document("essai")
+    folded = nodes.container(nb_element="cell_code", hide_mode="input")
+    folded += nodes.container("", nodes.literal_block("", "import genmodels"), nb_element="cell_code_source")
+    folded += nodes.container("", nodes.literal_block("", "genmodels 0.1.0, calculs sur : cpu",
+                                                      classes=["output", "stream"]), nb_element="cell_code_output")
+    shown = nodes.container(nb_element="cell_code")
+    shown += nodes.container("", nodes.literal_block("", "fit = train(...)"), nb_element="cell_code_source")
+    progress = "flot · moons: 100%|██████| 650/650 [00:10<00:00, 62.5it/s]\nécart de KL : 0,02"
+    shown += nodes.container("", nodes.literal_block("", progress, classes=["output", "stream"]),
+                             nb_element="cell_code_output")
+    shown += nodes.container("", nodes.literal_block("", "Warning: …", classes=["output", "stderr"]),
+                             nb_element="cell_code_output")
+    doc += [folded, shown]
+    assert cours_fr.clean_for_print(doc) == 2
+    text = doc.astext()
+    assert "import genmodels" not in text and "Warning" not in text and "it/s" not in text
+    assert "calculs sur : cpu" in text and "fit = train(...)" in text and "écart de KL : 0,02" in text
