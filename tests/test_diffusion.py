@@ -1,5 +1,6 @@
 """Diffusion : bruiteur en forme close, loi a posteriori, échantillonneurs avec le bruit exact d'une loi gaussienne."""
 
+import dataclasses
 import math
 
 import pytest
@@ -494,3 +495,34 @@ def test_tweedie_noise_mean_is_minus_the_scaled_score():
     near = (z - 2.5).abs() < 0.01
     score = -(2.5 - math.sqrt(abar) * m) / (abar * s**2 + 1 - abar)
     assert abs(eps[near].mean().item() + score) > 0.1  # sans le facteur √(1 - ᾱ)
+
+
+def test_min_snr_weight_is_the_formula_and_large_gamma_gives_the_simplified_loss(float64):
+    """min(SNR_t, γ)/SNR_t : 1 aux étapes bruitées, γ/SNR_t aux étapes propres ; la perte pondérée est
+    la moyenne des erreurs multipliées par ce poids (mêmes tirages), et γ très grand redonne la perte simplifiée."""
+    s = NoiseSchedule(1000)
+    t = torch.arange(1, 1001)
+    snr = s.alpha_bars[t] / (1 - s.alpha_bars[t])
+    w = diffusion.min_snr_weight(s, t, 5.0)
+    assert torch.allclose(w, torch.where(snr > 5.0, 5.0 / snr, torch.ones_like(snr)))
+    assert w[-1] == 1.0 and w[0] < 1e-3 and bool((w[1:] >= w[:-1]).all())  # SNR décroît avec t : poids croissant
+    cfg = DiffusionConfig(dim=3, T=1000, hidden=16, n_blocks=1, time_dim=8)
+    torch.manual_seed(0)
+    plain = make_diffusion(cfg).double()
+    weighted = make_diffusion(dataclasses.replace(cfg, snr_gamma=5.0)).double()
+    weighted.load_state_dict(plain.state_dict())
+    huge = make_diffusion(dataclasses.replace(cfg, snr_gamma=1e12)).double()
+    huge.load_state_dict(plain.state_dict())
+    x = torch.randn(64, 3, dtype=torch.float64)
+    torch.manual_seed(1)
+    t = torch.randint(1, 1001, (64,))
+    eps = torch.randn_like(x)
+    manual = (diffusion.min_snr_weight(plain.schedule, t, 5.0)[:, None]
+              * (eps - plain.net(plain.q_sample(x, t, noise=eps), t)).square()).mean()
+    values = {}
+    for name, model in {"plain": plain, "weighted": weighted, "huge": huge}.items():
+        torch.manual_seed(1)  # la perte tire t puis ε dans cet ordre
+        values[name] = diffusion.loss(model, x)
+    assert torch.allclose(values["weighted"], manual)
+    assert torch.allclose(values["huge"], values["plain"])
+    assert values["weighted"] < values["plain"]  # des poids ≤ 1

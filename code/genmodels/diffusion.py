@@ -72,7 +72,8 @@ from .datasets import ToyDensity
 from .metrics import sliced_wasserstein
 from .nn import ACTIVATIONS as _ACTIVATIONS
 from .utils import (MAX_DRAWS, MAX_STEPS, as_tensor, check_choice, check_finite, check_points, check_positive_int,
-                    check_probability, derive_seed, module_device, module_dtype, standard_normal, stream_generator)
+                    check_positive_real, check_probability, derive_seed, module_device, module_dtype, standard_normal,
+                    stream_generator)
 
 __all__ = [
     "NoiseSchedule",
@@ -91,6 +92,7 @@ __all__ = [
     "SAMPLERS",
     "DENSITY",
     "loss",
+    "min_snr_weight",
     "guided_epsilon",
     "sample",
     "trajectory",
@@ -374,16 +376,21 @@ class Diffusion(nn.Module):
             réduite : la donner à une échelle de l'ordre de 1).
         p_uncond: probabilité de remplacer y par ∅ dans la perte (entraînement du guidage
             sans classifieur), dans [0, 1[ ; demande ``n_classes``.
+        snr_gamma: si donné (réel γ > 0), la perte pondère l'erreur de chaque étape t par
+            :func:`min_snr_weight` = min(SNR_t, γ) / SNR_t, avec SNR_t = ᾱ_t / (1 - ᾱ_t)
+            (Hang et al., 2023) ; ``None`` : la perte simplifiée, de poids 1 à chaque étape.
     """
 
     def __init__(self, net: nn.Module, schedule: NoiseSchedule, dim: int, sigma: str = "posterior", *,
-                 n_classes: int | None = None, cond_dim: int | None = None, p_uncond: float = 0.0) -> None:
+                 n_classes: int | None = None, cond_dim: int | None = None, p_uncond: float = 0.0,
+                 snr_gamma: float | None = None) -> None:
         super().__init__()
         self.dim = check_positive_int("dim", dim)
         if not isinstance(schedule, NoiseSchedule):
             raise TypeError(f"schedule doit être un NoiseSchedule, reçu {type(schedule).__name__}.")
         check_choice("sigma", sigma, SIGMAS)
         self.n_classes, self.cond_dim, self.p_uncond = _check_conditioning(n_classes, cond_dim, p_uncond)
+        self.snr_gamma = None if snr_gamma is None else check_positive_real("snr_gamma", snr_gamma)
         for name in ("n_classes", "cond_dim"):
             if hasattr(net, name) and getattr(net, name) != getattr(self, name):
                 raise ValueError(f"{name}={getattr(self, name)!r} ne correspond pas à celui du réseau "
@@ -884,11 +891,25 @@ def _split_batch(model: Diffusion, batch) -> tuple[torch.Tensor, torch.Tensor | 
     return x, labels, condition
 
 
+def min_snr_weight(schedule: NoiseSchedule, t: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Poids « min-SNR » de l'étape t : min(SNR_t, γ) / SNR_t, avec SNR_t = ᾱ_t / (1 - ᾱ_t).
+
+    Il vaut 1 aux étapes bruitées (SNR_t ≤ γ) et γ / SNR_t, plus petit, aux étapes presque
+    propres : l'erreur de bruit, facile à y rendre petite mais de gradient très variable, y
+    compte moins. Forme ``(batch,)``, sur le périphérique de ``t``.
+    """
+    gamma = check_positive_real("gamma", gamma)
+    ab = schedule.alpha_bars[t.to(schedule.alpha_bars.device)].to(t.device)
+    snr = ab / (1 - ab)
+    return snr.clamp(max=gamma) / snr
+
+
 def loss(model: Diffusion, batch: torch.Tensor | tuple) -> torch.Tensor:
     """Perte simplifiée de Ho et al. (2020), la perte de :func:`genmodels.train`.
 
     Pour chaque point : t ~ 𝒰{1, …, T}, ε ~ 𝒩(0, I), z_t = √ᾱ_t x̃ + √(1 - ᾱ_t) ε, et
-    ‖ε - ε̂_θ(z_t, t)‖² ; la perte est la moyenne sur le lot et les coordonnées. Pour un
+    ‖ε - ε̂_θ(z_t, t)‖², multiplié par :func:`min_snr_weight` si ``model.snr_gamma`` est
+    donné ; la perte est la moyenne sur le lot et les coordonnées. Pour un
     modèle conditionnel, ε̂_θ(z_t, t, y, c), où chaque y est remplacé par l'étiquette nulle
     ∅ avec la probabilité ``model.p_uncond`` (tirage après t et ε).
 
@@ -904,15 +925,16 @@ def loss(model: Diffusion, batch: torch.Tensor | tuple) -> torch.Tensor:
     t = torch.randint(1, model.T + 1, (x.shape[0],), device=x.device)
     eps = torch.randn_like(x)
     z_t = model.q_sample(x, t, noise=eps)
-    if labels is None and condition is None:
-        return (eps - model.net(z_t, t)).square().mean()
     kw = {} if condition is None else {"condition": condition}
     if labels is not None:
         if model.p_uncond > 0:
             drop = torch.rand(labels.shape, device=labels.device) < model.p_uncond
             labels = labels.masked_fill(drop, model.n_classes)
         kw["labels"] = labels
-    return (eps - model.net(z_t, t, **kw)).square().mean()
+    error = (eps - model.net(z_t, t, **kw)).square()
+    if model.snr_gamma is None:
+        return error.mean()
+    return (min_snr_weight(model.schedule, t, model.snr_gamma).to(error.dtype)[:, None] * error).mean()
 
 
 # --------------------------------------------------------------------------------------
@@ -935,6 +957,7 @@ class DiffusionConfig:
     n_classes: int | None = None  # nombre de classes d'un modèle conditionnel ε̂(z, t, y) (None : aucune)
     cond_dim: int | None = None  # dimension d'une condition continue c (None : aucune)
     p_uncond: float = 0.0  # probabilité de remplacer y par ∅ à l'entraînement (guidage sans classifieur)
+    snr_gamma: float | None = None  # poids min(SNR_t, γ)/SNR_t de la perte (None : perte simplifiée)
 
     def __post_init__(self) -> None:
         check_positive_int("dim", self.dim)
@@ -946,6 +969,8 @@ class DiffusionConfig:
         check_choice("activation", self.activation, _ACTIVATIONS)
         check_choice("sigma", self.sigma, SIGMAS)
         _check_conditioning(self.n_classes, self.cond_dim, self.p_uncond)
+        if self.snr_gamma is not None:
+            check_positive_real("snr_gamma", self.snr_gamma)
 
 
 def make_diffusion(config: DiffusionConfig | None = None, x: torch.Tensor | None = None) -> Diffusion:
@@ -955,7 +980,7 @@ def make_diffusion(config: DiffusionConfig | None = None, x: torch.Tensor | None
         raise TypeError(f"config doit être un genmodels.diffusion.DiffusionConfig (ou None), reçu {type(cfg).__name__}.")
     net = Denoiser(cfg.dim, cfg.hidden, cfg.n_blocks, cfg.time_dim, cfg.activation, cfg.n_classes, cfg.cond_dim)
     model = Diffusion(net, NoiseSchedule(cfg.T, cfg.schedule), cfg.dim, cfg.sigma, n_classes=cfg.n_classes,
-                      cond_dim=cfg.cond_dim, p_uncond=cfg.p_uncond)
+                      cond_dim=cfg.cond_dim, p_uncond=cfg.p_uncond, snr_gamma=cfg.snr_gamma)
     if x is not None:
         model.fit_scaling(x)
     return model

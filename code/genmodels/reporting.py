@@ -289,6 +289,20 @@ def _targets_flows(d: dict) -> list[list[str]]:
              _yes(s["met"])] for name, s in d["summary"].items()]
 
 
+def _targets_flows_splines(d: dict) -> list[list[str]]:
+    return [["Flot à splines", f"KL ≤ {fmt(s['target_kl'], 3)} nat sur {name}, ≤ {fmt(s['budget_seconds'], 0)} s",
+             f"{fmt(s['kl_mean'])} ({fmt(s['kl_min'])}–{fmt(s['kl_max'])}), {fmt(s['seconds_mean'], 0)} s",
+             _yes(s["met"] and s["seconds_mean"] <= s["budget_seconds"])] for name, s in d["summary"].items()]
+
+
+def _targets_diffusion_conditional(d: dict) -> list[list[str]]:
+    s = d["summary"]
+    best = min(s["points"], key=lambda p: p["fd"])
+    return [["Diffusion conditionnelle", "exactitude ≥ 90 % à un w où FD ≤ 3 × plancher, ≤ 60 s",
+             f"{fmt(100 * best['accuracy'], 1)} % à w = {fmt(best['guidance'], 2)}, FD × {fmt(best['fd_ratio'], 2)}, "
+             f"{fmt(s['train_seconds'], 0)} s", _yes(s["met"])]]
+
+
 def _targets_diffusion(d: dict) -> list[list[str]]:
     rows = []
     for name, s in d["summary"].items():
@@ -347,9 +361,11 @@ def _targets_flow_matching(*files: dict) -> list[list[str]]:
 
 CHAPTER_BENCHES: tuple[tuple[tuple[str, ...], Callable[..., list[list[str]]]], ...] = (
     (("flows",), _targets_flows),
+    (("flows_splines",), _targets_flows_splines),
     (("vae",), _targets_vae),
     (("diffusion_8gaussians_moons",), _targets_diffusion),
     (("diffusion_checkerboard",), _targets_diffusion),
+    (("diffusion_conditionnelle",), _targets_diffusion_conditional),
     (("gan",), _targets_gan),
     (("flow_matching",), _targets_flow_matching),
 )
