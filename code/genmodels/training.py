@@ -19,6 +19,7 @@ réservé aux échantillonneurs et aux EDO des familles.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import sys
 import time
@@ -34,7 +35,7 @@ from tqdm.std import tqdm
 from .utils import check_bool, check_choice, check_generator, check_positive_int, check_positive_real, get_device, seeded
 
 __all__ = ["TrainConfig", "Stage", "History", "TrainingDivergedError", "train", "iterate_minibatches", "lr_factor",
-           "WeightAverage"]
+           "WeightAverage", "takes_iteration"]
 
 Batch = Union[torch.Tensor, tuple]
 LossFn = Callable[[nn.Module, Batch], Union[torch.Tensor, dict]]
@@ -321,6 +322,23 @@ def iterate_minibatches(data: Batch, batch_size: int, generator: torch.Generator
             yield _index(data, perm[start : start + batch_size])
 
 
+def takes_iteration(fn: Callable) -> bool:
+    """Vrai si ``fn`` accepte un argument nommé ``iteration`` (la boucle lui passe alors l'itération courante).
+
+    C'est le mécanisme des pertes qui suivent un calendrier (par exemple la montée du poids
+    de la KL d'un VAE, :func:`genmodels.vae.loss`) : :func:`train` appelle
+    ``loss_fn(model, batch, iteration=it)``, it allant de 1 à ``config.iterations``. La
+    validation appelle la perte sans ``iteration`` : la perte doit alors prendre sa valeur
+    finale (l'objectif que l'on veut vraiment mesurer).
+    """
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # fonctions sans signature lisible (certaines fonctions compilées)
+        return False
+    param = params.get("iteration")
+    return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+
+
 def _as_loss_dict(out: torch.Tensor | dict, name: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     if isinstance(out, dict):
         if "loss" not in out:
@@ -374,7 +392,9 @@ def train(
         data: tenseur ``(N, …)`` ou tuple de tenseurs de même longueur (par exemple
             ``(y, x)``) ; les mini-lots ont la même structure.
         loss_fn: ``loss_fn(model, batch)`` ; avec ``stages=None``, un étage unique est créé
-            avec Adam (``config.lr``, ``config.weight_decay``) sur tous les paramètres.
+            avec Adam (``config.lr``, ``config.weight_decay``) sur tous les paramètres. Une
+            perte (de n'importe quel étage) qui accepte un argument nommé ``iteration`` le
+            reçoit à chaque appel d'entraînement (voir :func:`takes_iteration`).
         config: réglages (:class:`TrainConfig`) ; le calendrier ``config.lr_schedule``
             s'applique à l'optimiseur de chaque étage, à partir de son taux initial.
         stages: les étages d'une itération (par exemple critique puis générateur), ou une
@@ -461,6 +481,7 @@ def _train(model, data, loss_fn, cfg, stages, val_data, val_fn, on_eval) -> Hist
         return lr_factor(cfg.lr_schedule, k + 1, cfg.iterations, cfg.warmup_iterations)
 
     schedulers = [torch.optim.lr_scheduler.LambdaLR(s.optimizer, factor) for s in stages]
+    with_iteration = [takes_iteration(s.loss_fn) for s in stages]  # pertes à calendrier (voir takes_iteration)
     generator = torch.Generator().manual_seed(cfg.seed)
     batches = iterate_minibatches(data, cfg.batch_size, generator)
     history = History(device=str(device))
@@ -511,9 +532,10 @@ def _train(model, data, loss_fn, cfg, stages, val_data, val_fn, on_eval) -> Hist
         if on_eval is not None:
             call_on_eval(0)
         for it in range(1, cfg.iterations + 1):
-            for stage in stages:
+            for stage, pass_it in zip(stages, with_iteration):
+                extra = {"iteration": it} if pass_it else {}
                 for _ in range(stage.repeat):
-                    loss, logged = _as_loss_dict(stage.loss_fn(model, next(batches)), stage.name)
+                    loss, logged = _as_loss_dict(stage.loss_fn(model, next(batches), **extra), stage.name)
                     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
                         got = f"forme {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else type(loss).__name__
                         raise ValueError(f"La perte « {stage.name} » doit être un tenseur scalaire, reçu {got} : "

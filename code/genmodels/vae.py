@@ -80,6 +80,8 @@ __all__ = [
     "reparameterize",
     "ELBOTerms",
     "elbo_terms",
+    "kl_weight",
+    "free_bits_kl",
     "loss",
     "elbo",
     "iwae_bound",
@@ -483,25 +485,80 @@ def _diag_normal_log_prob(z: torch.Tensor, post: Posterior) -> torch.Tensor:
     return (-0.5 * ((z - post.mean) / post.std).square() - 0.5 * post.logvar - 0.5 * _LOG_2PI).sum(dim=-1)
 
 
-def loss(model: VAE, batch, beta: float = 1.0) -> dict[str, torch.Tensor]:
+def kl_weight(iteration: int | None, kl_warmup: int = 0, beta: float = 1.0) -> float:
+    """Poids de la KL à l'itération ``iteration`` : montée linéaire de 0 à β sur ``kl_warmup`` itérations.
+
+        β_t = β · min(1, t / T_w)   (t = iteration ≥ 1, T_w = kl_warmup) ;
+
+    β_t = β sans montée (``kl_warmup=0``) ou hors entraînement (``iteration=None`` : la
+    validation mesure l'objectif final). Bowman et al. (2016) ; Sønderby et al. (2016).
+    """
+    beta = check_positive_real("beta", beta, allow_zero=True)
+    kl_warmup = check_positive_int("kl_warmup", kl_warmup, minimum=0)
+    if iteration is None or kl_warmup == 0:
+        return beta
+    iteration = check_positive_int("iteration", iteration)
+    return beta * min(1.0, iteration / kl_warmup)
+
+
+def free_bits_kl(mean: torch.Tensor, logvar: torch.Tensor, free_bits: float) -> torch.Tensor:
+    """KL « à bits libres » (Kingma et al., 2016), a priori 𝒩(0, I), moyennée sur le lot.
+
+        KL_λ = Σ_j max(λ, KL̄_j),   KL̄_j = (1/B) Σ_i KL(q_φ(z_j | x_i) ‖ 𝒩(0, 1)),
+
+    λ = ``free_bits`` en nats par coordonnée du latent : tant qu'une coordonnée transporte
+    moins de λ nats en moyenne sur le lot, la KL ne la pousse plus vers l'a priori (gradient
+    nul), ce qui évite qu'elle s'éteigne en début d'entraînement. λ = 0 rend la KL ordinaire.
+
+    Args:
+        mean, logvar: paramètres de q, forme ``(B, d)``.
+        free_bits: λ ≥ 0.
+
+    Returns:
+        Tenseur scalaire (nats).
+    """
+    free_bits = check_positive_real("free_bits", free_bits, allow_zero=True)
+    per_coordinate = (0.5 * (mean.square() + logvar.exp() - logvar - 1.0)).mean(dim=0)
+    return per_coordinate.clamp(min=free_bits).sum()
+
+
+def loss(model: VAE, batch, beta: float = 1.0, *, kl_warmup: int = 0, free_bits: float = 0.0,
+         iteration: int | None = None) -> dict[str, torch.Tensor]:
     """Perte de :func:`genmodels.train` : -ELBO moyenne, estimée avec un seul tirage reparamétré.
 
-        L = (1/B) Σ_i [ -ln p_θ(x_i | μ_i + σ_i ⊙ ε_i) + β KL(q_φ(z | x_i) ‖ 𝒩(0, I)) ],  ε_i ~ 𝒩(0, I).
+        L = (1/B) Σ_i [ -ln p_θ(x_i | μ_i + σ_i ⊙ ε_i) + β_t KL(q_φ(z | x_i) ‖ 𝒩(0, I)) ],  ε_i ~ 𝒩(0, I).
 
     Args:
         model: le VAE.
         batch: mini-lot ``x`` ``(B, D)``, ou ``(y, x)`` pour un VAE conditionnel.
         beta: poids de la KL (1 : l'ELBO ; β ≠ 1 donne le β-VAE, qui n'est plus une borne).
+        kl_warmup: montée du poids de la KL, β_t = β · min(1, t / kl_warmup) (voir
+            :func:`kl_weight`) ; 0 : pas de montée.
+        free_bits: λ ≥ 0, bits libres par coordonnée du latent (voir :func:`free_bits_kl`,
+            a priori ``"normal"`` seulement) ; 0 : KL ordinaire.
+        iteration: itération courante t (≥ 1), que :func:`genmodels.train` passe d'elle-même
+            (voir :func:`genmodels.training.takes_iteration`) ; ``None`` (validation, appel
+            direct) : poids final β.
 
     Returns:
-        ``{"loss", "reconstruction", "kl"}`` (moyennes sur le lot, en nats) : la boucle
-        enregistre les courbes des deux termes.
+        ``{"loss", "reconstruction", "kl"}`` (moyennes sur le lot, en nats ; ``"kl"`` est la
+        vraie KL, sans bits libres) : la boucle enregistre les courbes des deux termes.
     """
-    check_positive_real("beta", beta, allow_zero=True)
+    weight = kl_weight(iteration, kl_warmup, beta)
+    free_bits = check_positive_real("free_bits", free_bits, allow_zero=True)
+    if free_bits > 0 and model.prior != "normal":
+        raise ValueError(f"free_bits={free_bits} demande l'a priori « normal » (KL par coordonnée en forme close), "
+                         f"pas prior={model.prior!r} : prenez free_bits=0.")
     x, y = _split_batch(batch)
-    terms = elbo_terms(model, x, y)
-    rec, kl = terms.reconstruction.mean(), terms.kl.mean()
-    return {"loss": rec + beta * kl, "reconstruction": rec, "kl": kl}
+    if free_bits == 0:
+        terms = elbo_terms(model, x, y)
+        rec, kl = terms.reconstruction.mean(), terms.kl.mean()
+        return {"loss": rec + weight * kl, "reconstruction": rec, "kl": kl}
+    post = model.encode(x, y)
+    z = reparameterize(post.mean, post.logvar)
+    rec = -model.log_likelihood(x, model.decode(z, y)).mean()
+    kl = kl_diagonal_gaussians(post.mean, post.logvar).mean()
+    return {"loss": rec + weight * free_bits_kl(post.mean, post.logvar, free_bits), "reconstruction": rec, "kl": kl}
 
 
 @torch.no_grad()
