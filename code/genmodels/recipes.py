@@ -53,7 +53,7 @@ import torch
 from torch import nn
 
 from . import diffusion, flow_matching, flows, gan, mixture, vae
-from .datasets import DigitsData, ToyDensity, get_toy, load_digits
+from .datasets import DigitsData, ToyDensity, downsample_digits, get_toy, load_digits
 from .metrics import modes_covered, sliced_wasserstein
 from .training import History, TrainConfig, train
 from .utils import (MAX_DRAWS, check_bool, check_choice, check_positive_int, check_positive_real, derive_seed, seeded,
@@ -74,6 +74,11 @@ __all__ = [
     "VAE_DIGITS_BEST",
     "DIFFUSION_TRAINING",
     "DIFFUSION_DIGITS_TRAINING",
+    "DIFFUSION_DIGITS_CONFIG",
+    "LATENT_DIFFUSION_TRAINING",
+    "DIFFUSION_CONDITIONAL_CONFIG",
+    "DIFFUSION_CONDITIONAL_TRAINING",
+    "DIFFUSION_SUPERRES_CONFIG",
     "GAN_TRAINING",
     "GAN_ADVERSARIAL",
     "GAN_DIGITS_CONFIG",
@@ -90,6 +95,8 @@ __all__ = [
     "diffusion_toy",
     "diffusion_digits",
     "latent_diffusion_digits",
+    "diffusion_digits_conditional",
+    "diffusion_digits_superres",
     "gan_toy",
     "gan_digits",
     "flow_matching_toy",
@@ -363,14 +370,22 @@ DIFFUSION_TRAINING: dict = {
 décroissance du taux en cosinus jusqu'à 0 joue le rôle d'une moyenne des derniers poids."""
 
 DIFFUSION_DIGITS_TRAINING: dict = {
-    "iterations": 4000,
+    "iterations": 4500,
     "batch_size": 256,
-    "lr": 1e-3,
+    "lr": 3e-3,
     "lr_schedule": "cosine",
     "warmup_iterations": 200,
     "grad_clip": 1.0,
 }
-"""Réglages de :func:`diffusion_digits` et de :func:`latent_diffusion_digits`."""
+"""Réglages de :func:`diffusion_digits` (choisis par les essais de
+``benchmarks/resultats/diffusion_chiffres_essais.md``)."""
+
+DIFFUSION_DIGITS_CONFIG = diffusion.DiffusionConfig(dim=64, hidden=320, n_blocks=2, snr_gamma=5.0)
+"""Le débruiteur des pixels des chiffres : perceptron résiduel 320 × 2, T = 1 000, calendrier
+linéaire, perte pondérée par min(SNR_t, 5) / SNR_t."""
+
+LATENT_DIFFUSION_TRAINING: dict = DIFFUSION_DIGITS_TRAINING | {"iterations": 4000, "lr": 1e-3}
+"""Réglages de :func:`latent_diffusion_digits` (débruiteur 128 × 2 sur les latents du VAE)."""
 
 
 def diffusion_toy(name: str, *, seed: int = 0, n_train: int = 50_000, n_test: int = 5000,
@@ -392,12 +407,13 @@ def diffusion_digits(*, seed: int = 0, config: diffusion.DiffusionConfig | None 
     """Un DDPM sur les 1 437 chiffres d'apprentissage, pixels ramenés dans [-1, 1].
 
     Le modèle rend des images dans [-1, 1] : ``fit.data.to_unit`` les ramène dans [0, 1]
-    (échelle des figures et des mesures). Les pixels étant déjà à l'échelle du bruit, la
-    réduction est laissée à l'identité.
+    (échelle des figures et des mesures). Les données sont réduites (moyenne de chaque pixel
+    retirée, écart-type global ramené à 1, :meth:`genmodels.diffusion.Diffusion.fit_scaling`),
+    et la perte pondérée par min(SNR_t, 5) / SNR_t (:data:`DIFFUSION_DIGITS_CONFIG`).
     """
     data = load_digits("symmetric")
     with seeded(derive_seed(seed, "init")):
-        model = diffusion.make_diffusion(config or diffusion.DiffusionConfig(dim=64, hidden=256, n_blocks=2))
+        model = diffusion.make_diffusion(config or DIFFUSION_DIGITS_CONFIG, data.x_train)
     train_cfg = _config(DIFFUSION_DIGITS_TRAINING, seed, "diffusion · chiffres", train_overrides, eval_every=500)
     history = train(model, data.x_train, diffusion.loss, config=train_cfg)
     return Fit(model, history, data)
@@ -430,9 +446,61 @@ def latent_diffusion_digits(latent_dim: int = 8, *, seed: int = 0, vae_fit: Fit 
         raise ValueError(f"config.dim = {cfg.dim} ne correspond pas à la dimension du latent du VAE ({dim}).")
     with seeded(derive_seed(seed, "init")):
         model = diffusion.make_diffusion(cfg, z_train)
-    train_cfg = _config(DIFFUSION_DIGITS_TRAINING, seed, "diffusion latente", train_overrides, eval_every=500)
+    train_cfg = _config(LATENT_DIFFUSION_TRAINING, seed, "diffusion latente", train_overrides, eval_every=500)
     history = train(model, z_train, diffusion.loss, config=train_cfg)
     return Fit(diffusion.LatentDiffusion(vae_model, model).eval(), history, data)
+
+
+DIFFUSION_CONDITIONAL_CONFIG = diffusion.DiffusionConfig(dim=64, hidden=256, n_blocks=2, n_classes=10, p_uncond=0.1)
+"""Le débruiteur conditionnel des chiffres : celui de :func:`diffusion_digits`, plus un plongement des
+10 classes et de l'étiquette nulle ∅, tirée à la place de la vraie dans 10 % des cas."""
+
+DIFFUSION_CONDITIONAL_TRAINING: dict = DIFFUSION_DIGITS_TRAINING | {"iterations": 4000, "lr": 2e-3}
+"""Réglages de :func:`diffusion_digits_conditional` (essais et banc : ``benchmarks/resultats/diffusion_conditionnelle*``)."""
+
+DIFFUSION_SUPERRES_CONFIG = diffusion.DiffusionConfig(dim=64, hidden=256, n_blocks=2, cond_dim=16)
+"""Le débruiteur de la super-résolution : la condition est l'image 4×4 (16 pixels) réduite par
+:func:`genmodels.datasets.downsample_digits`."""
+
+
+def diffusion_digits_conditional(*, seed: int = 0, config: diffusion.DiffusionConfig | None = None,
+                                 **train_overrides) -> Fit:
+    """Un DDPM conditionné par la classe des chiffres (guidage sans classifieur), pixels dans [-1, 1].
+
+    Entraîné sur les couples ``(x, y)`` d'apprentissage ; l'étiquette est remplacée par ∅ avec
+    la probabilité ``config.p_uncond``, si bien que le même réseau estime ε̂(z, t, y) et ε̂(z, t, ∅).
+    Tirer : ``diffusion.sample(fit.model, n, labels=…, guidance=w)``.
+    """
+    cfg = config or DIFFUSION_CONDITIONAL_CONFIG
+    if cfg.n_classes != 10 or cfg.dim != 64:
+        raise ValueError(f"config doit avoir dim = 64 et n_classes = 10 (les chiffres), reçu dim = {cfg.dim}, "
+                         f"n_classes = {cfg.n_classes}.")
+    data = load_digits("symmetric")
+    with seeded(derive_seed(seed, "init")):
+        model = diffusion.make_diffusion(cfg)
+    train_cfg = _config(DIFFUSION_CONDITIONAL_TRAINING, seed, "diffusion conditionnelle · chiffres", train_overrides)
+    history = train(model, (data.x_train, data.y_train), diffusion.loss, config=train_cfg)
+    return Fit(model, history, data)
+
+
+def diffusion_digits_superres(*, seed: int = 0, config: diffusion.DiffusionConfig | None = None,
+                              **train_overrides) -> Fit:
+    """Super-résolution 4×4 → 8×8 : un DDPM de x conditionné par c = ``downsample_digits(x)``.
+
+    Pixels dans [-1, 1] ; la condition de chaque image d'apprentissage est sa réduction par
+    moyenne sur des blocs 2 × 2. Tirer : ``diffusion.sample(fit.model, n, condition=c)`` avec
+    ``c`` de forme ``(n, 16)``.
+    """
+    cfg = config or DIFFUSION_SUPERRES_CONFIG
+    if cfg.cond_dim != 16 or cfg.dim != 64:
+        raise ValueError(f"config doit avoir dim = 64 et cond_dim = 16 (image 4×4), reçu dim = {cfg.dim}, "
+                         f"cond_dim = {cfg.cond_dim}.")
+    data = load_digits("symmetric")
+    with seeded(derive_seed(seed, "init")):
+        model = diffusion.make_diffusion(cfg)
+    train_cfg = _config(DIFFUSION_CONDITIONAL_TRAINING, seed, "super-résolution · chiffres", train_overrides)
+    history = train(model, (data.x_train, downsample_digits(data.x_train)), diffusion.loss, config=train_cfg)
+    return Fit(model, history, data)
 
 
 # --------------------------------------------------------------------------------------
