@@ -34,6 +34,12 @@ Lois du décodeur (argument ``likelihood``) :
 A priori (argument ``prior``) : ``"normal"`` (𝒩(0, I), défaut) ou ``"mixture"`` (mélange
 appris de gaussiennes diagonales, qui épouse les amas des codes ; KL estimée par Monte-Carlo).
 
+Perte (:func:`loss`) : l'ELBO, ou ses variantes d'entraînement, poids β de la KL (β-VAE),
+montée de ce poids sur les premières itérations (``kl_warmup``, :func:`kl_weight` ; la boucle
+:func:`genmodels.train` passe l'itération courante) et bits libres par coordonnée du latent
+(``free_bits``, :func:`free_bits_kl`), qui évitent l'effondrement d'une coordonnée sur les
+densités 2-D (recette :func:`~genmodels.recipes.vae_toy`).
+
 Face commune des familles (:func:`loss`, :func:`sample`, :func:`log_prob`, :data:`DENSITY`,
 :func:`nfe`, :func:`sampling_parameters`) ; le modèle se construit par :class:`VAE`, les
 protocoles d'entraînement sont dans :mod:`genmodels.recipes` (:func:`~genmodels.recipes.vae_toy`,
