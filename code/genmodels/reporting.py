@@ -334,6 +334,16 @@ def _targets_vae(d: dict) -> list[list[str]]:
     return rows
 
 
+def _targets_vae_2d(d: dict) -> list[list[str]]:
+    """La recette recommandée (bits libres) sur chaque densité 2-D ; l'ancienne recette du banc n'est pas un objectif."""
+    return [["VAE 2-D (bits libres)",
+             f"écart de KL (IWAE) ≤ {fmt(s['kl_target'], 2)} nat et SW2 ≤ {fmt(s['sw2_factor'], 0)} × plancher "
+             f"sur {name}, ≤ {fmt(s['budget_seconds'], 0)} s",
+             f"KL {fmt(s['kl_mean'])} ({fmt(s['kl_max'])} au pire), × {fmt(s['sw2_ratio_mean'], 2)} "
+             f"({fmt(s['sw2_ratio_max'], 2)} au pire), {fmt(s['seconds_mean'], 0)} s", _yes(s["met"])]
+            for name, s in d["summary"]["recommended"].items()]
+
+
 _FM_COUPLINGS = {"independent": "indépendant", "ot": "OT"}
 
 
@@ -363,6 +373,7 @@ CHAPTER_BENCHES: tuple[tuple[tuple[str, ...], Callable[..., list[list[str]]]], .
     (("flows",), _targets_flows),
     (("flows_splines",), _targets_flows_splines),
     (("vae",), _targets_vae),
+    (("vae_2d",), _targets_vae_2d),
     (("diffusion_8gaussians_moons",), _targets_diffusion),
     (("diffusion_checkerboard",), _targets_diffusion),
     (("diffusion_conditionnelle",), _targets_diffusion_conditional),
