@@ -25,6 +25,7 @@ Usage ::
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                  f"(au plus {summary['train_seconds_max']:.1f} s), {summary['train_iterations']:.0f} itérations ; "
                  f"objectif (FD ≤ {TARGET_FD_RATIO:g} × plancher et probabilité ≥ {TARGET_TOP_PROBABILITY:g}, "
                  f"≤ {TIME_BUDGET_S:g} s) : {'atteint' if summary['met'] else 'non atteint'}.")
-    table = "\n".join(lines).replace(".", ",").replace("benchmarks,", "benchmarks.")
+    table = re.sub(r"(\d)\.(\d)", r"\1,\2", "\n".join(lines))  # virgule décimale
     meta = machine_meta(seeds=seeds, n=DIGITS_N_GENERATED, max_seconds=TIME_BUDGET_S,
                         training=recipes.DIFFUSION_DIGITS_TRAINING, config=repr(recipes.DIFFUSION_DIGITS_CONFIG))
     write_report(args.out, "diffusion_chiffres", "Diffusion des pixels des chiffres 8×8", meta, table, runs=rows,

@@ -105,6 +105,7 @@ __all__ = [
     "mixture_toy",
     "mixture_digits",
     "TOY_RECIPES",
+    "TOY_VARIANT_RECIPES",
     "DIGITS_RECIPES",
 ]
 
@@ -370,7 +371,7 @@ DIFFUSION_TRAINING: dict = {
 décroissance du taux en cosinus jusqu'à 0 joue le rôle d'une moyenne des derniers poids."""
 
 DIFFUSION_DIGITS_TRAINING: dict = {
-    "iterations": 4500,
+    "iterations": 3800,
     "batch_size": 256,
     "lr": 3e-3,
     "lr_schedule": "cosine",
@@ -758,6 +759,9 @@ TOY_RECIPES: dict[str, Callable[..., Fit]] = {
 }
 """La recette « densité jouet » de chaque famille, dans l'ordre des chapitres (le mélange de gaussiennes,
 repère classique, vient du chapitre « Introduction ») : ``TOY_RECIPES[famille](name, seed=…, …)``."""
+
+TOY_VARIANT_RECIPES: dict[str, Callable[..., Fit]] = {"flow_spline": spline_flow_toy}
+"""Les recettes des variantes (:data:`genmodels.comparison.VARIANTS`) : le flot à couplages à splines."""
 
 DIGITS_RECIPES: dict[str, Callable[..., Fit]] = {
     "mixture": mixture_digits,
