@@ -55,7 +55,7 @@ DIGITS_FAMILIES = tuple(f for f in C.FAMILIES if f in C.DIGITS_BUDGET.iterations
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
     parser.add_argument("--datasets", nargs="+", default=None, choices=DATASETS)
-    parser.add_argument("--families", nargs="+", default=list(C.FAMILIES), choices=C.FAMILIES)
+    parser.add_argument("--families", nargs="+", default=list(C.MODELS), choices=C.MODELS)
     parser.add_argument("--no-digits", action="store_true", help="sans les chiffres 8×8")
     parser.add_argument("--no-toy", action="store_true", help="sans les densités 2-D (chiffres seulement)")
     parser.add_argument("--stem", default="synthese", help="nom des fichiers de sortie")
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         digits_rows = [r for r in old["digits"] if r["family"] not in redone_digits] + digits_rows
         reference = reference or old["digits_reference"]
         merged_from = old["meta"]
-    order = {f: i for i, f in enumerate(C.FAMILIES)}
+    order = {f: i for i, f in enumerate(C.MODELS)}
     toy_rows.sort(key=lambda r: (DATASETS.index(r["dataset"]), order[r["family"]], r["seed"]))
     digits_rows.sort(key=lambda r: (order[r["family"]], r["seed"]))
     summary = R.summarize(toy_rows, floors)

@@ -66,8 +66,10 @@ def test_budget_rejects_unknown_family_and_bad_values():
 
 
 def test_every_family_has_a_module_recipes_and_a_budget():
-    assert cmp.FAMILIES == tuple(cmp.FAMILY_MODULES) == tuple(recipes.TOY_RECIPES) == tuple(rep.LABELS)
-    assert set(cmp.TOY_BUDGET.iterations) == set(cmp.FAMILIES)
+    assert cmp.FAMILIES == tuple(cmp.FAMILY_MODULES) == tuple(recipes.TOY_RECIPES)
+    assert cmp.MODELS == cmp.FAMILIES + tuple(recipes.TOY_VARIANT_RECIPES) == tuple(rep.LABELS)
+    assert set(cmp.VARIANTS.values()) <= set(cmp.FAMILIES)  # une variante prend le module de sa famille
+    assert set(cmp.TOY_BUDGET.iterations) == set(cmp.MODELS)
     assert set(cmp.DIGITS_BUDGET.iterations) == set(recipes.DIGITS_RECIPES)
     # les tables d'options ne nomment que des familles connues
     for table in (cmp.SAMPLE_OPTIONS, cmp.LOG_PROB_OPTIONS, cmp.TOY_FIT_OPTIONS, cmp.DIGITS_FIT_OPTIONS):
@@ -93,6 +95,20 @@ def test_every_family_is_fitted_on_the_budget_and_measured_through_its_face(fami
     row = scores.as_dict()
     assert row["density"] == (None if module.DENSITY is None else module.DENSITY.value)
     json.dumps(row)  # prêt pour le fichier JSON du banc
+
+
+def test_a_variant_is_fitted_by_its_own_recipe_and_measured_through_its_family_face():
+    """Le flot à splines : recette propre (couplages à splines), module et mesures du flot."""
+    budget = cmp.Budget(max_seconds=30.0, iterations={"flow_spline": 5})
+    fit = cmp.fit_toy("flow_spline", "moons", seed=0, budget=budget, n_train=256, progress=False)
+    assert fit.history.iterations[-1] == 5
+    assert all(layer.__class__.__name__ != "AffineCoupling" for layer in fit.model.modules())
+    assert any(layer.__class__.__name__ == "SplineCoupling" for layer in fit.model.modules())
+    scores = cmp.evaluate("flow_spline", fit, "moons", n=64)
+    assert scores.family == "flow_spline" and scores.density is cmp.FAMILY_MODULES["flow"].DENSITY
+    assert scores.kl is not None and scores.nfe == 1
+    with pytest.raises(ValueError, match="budget ne prévoit pas"):
+        cmp.fit_toy("flow_spline", "moons", budget=TINY)
 
 
 def test_evaluate_checks_the_density_of_the_data():
@@ -178,7 +194,7 @@ def test_committed_benchmark_results_cover_every_family_and_dataset():
     results = rep.load_results(RESULTS)
     assert results["meta"]["seeds"] >= 3
     cells = {(s["dataset"], s["family"]) for s in results["summary"]}
-    assert cells == {(d, f) for d in ("8gaussians", "checkerboard", "moons", "rings") for f in cmp.FAMILIES}
+    assert cells == {(d, f) for d in ("8gaussians", "checkerboard", "moons", "rings") for f in cmp.MODELS}
     assert all(s["seeds"] == results["meta"]["seeds"] for s in results["summary"])
     assert {s["family"] for s in results["digits_summary"]} == set(cmp.DIGITS_BUDGET.iterations)
     for s in results["digits_summary"]:  # protocole des chiffres : FD, précision et rappel

@@ -59,7 +59,7 @@ from .utils import (as_tensor, check_bool, check_choice, check_finite, check_pos
                     stream_generator)
 
 __all__ = [
-    "FAMILY_MODULES", "FAMILIES", "SAMPLE_OPTIONS", "LOG_PROB_OPTIONS", "TOY_FIT_OPTIONS", "DIGITS_FIT_OPTIONS",
+    "FAMILY_MODULES", "FAMILIES", "VARIANTS", "MODELS", "SAMPLE_OPTIONS", "LOG_PROB_OPTIONS", "TOY_FIT_OPTIONS", "DIGITS_FIT_OPTIONS",
     "Budget", "TOY_BUDGET", "DIGITS_BUDGET", "ToyScores", "Floors", "DigitsScores", "DigitsReference",
     "fit_toy", "fit_digits", "draw", "evaluate", "floors", "digits_reference", "digits_scores",
 ]
@@ -80,6 +80,15 @@ FAMILY_MODULES: dict[str, ModuleType] = {
 FAMILIES: tuple[str, ...] = tuple(FAMILY_MODULES)
 """Les six familles comparées, dans l'ordre des chapitres : le mélange de gaussiennes, puis les
 cinq familles profondes."""
+
+VARIANTS: dict[str, str] = {"flow_spline": "flow"}
+"""Variantes d'une famille, mesurées à côté d'elle sur les densités 2-D : même module, donc même
+face, mais une autre recette (``recipes.TOY_VARIANT_RECIPES``). Le flot à couplages à splines
+(chapitre des flots, section « Au-delà de l'affine ») est la variante du flot affine."""
+
+MODELS: tuple[str, ...] = FAMILIES + tuple(VARIANTS)
+"""Tout ce que :func:`fit_toy` et :func:`evaluate` savent entraîner et mesurer : les familles,
+puis leurs variantes."""
 
 SAMPLE_OPTIONS: dict[str, dict] = {
     "vae": {"mode": "sample"},
@@ -113,7 +122,8 @@ class _Record:
 
 
 def _module(family: str) -> ModuleType:
-    return FAMILY_MODULES[check_choice("family", family, FAMILIES)]
+    family = check_choice("family", family, MODELS)
+    return FAMILY_MODULES[VARIANTS.get(family, family)]
 
 
 @dataclass(frozen=True)
@@ -133,12 +143,12 @@ class Budget:
         if not (isinstance(self.max_seconds, (int, float)) and self.max_seconds > 0):
             raise ValueError(f"max_seconds doit être un réel > 0, reçu {self.max_seconds!r}.")
         for family, n in self.iterations.items():
-            check_choice("family", family, FAMILIES)
+            check_choice("family", family, MODELS)
             check_positive_int(f"iterations[{family!r}]", n)
 
 
 TOY_BUDGET = Budget(max_seconds=20.0, iterations={"mixture": 1000, "flow": 650, "vae": 2200, "diffusion": 1900,
-                                                  "gan": 650, "flow_matching": 2100})
+                                                  "gan": 650, "flow_matching": 2100, "flow_spline": 750})
 """Budget commun sur les densités 2-D : ≈ 9 à 13 s d'entraînement par famille profonde sur le CPU
 de référence, plafond 20 s. C'est moins que dans les chapitres (jusqu'à 60 s) : à budget égal, la
 comparaison est équitable. Les itérations sont choisies pour que le banc complet
@@ -148,7 +158,7 @@ n'a pas d'itérations de gradient : son budget est l'EM jusqu'à convergence (cr
 :class:`genmodels.mixture.MixtureConfig`), au plus 1 000 itérations (il en faut une dizaine),
 et sa durée d'entraînement est celle de l'EM."""
 
-DIGITS_BUDGET = Budget(max_seconds=25.0, iterations={"mixture": 1000, "vae": 2600, "diffusion": 1900, "gan": 420,
+DIGITS_BUDGET = Budget(max_seconds=25.0, iterations={"mixture": 1000, "vae": 2600, "diffusion": 1500, "gan": 420,
                                                      "flow_matching": 2600})
 """Budget commun sur les chiffres 8×8 (pas de flot : voir le chapitre des flots ; le mélange de
 gaussiennes : EM jusqu'à convergence, au plus 1 000 itérations)."""
@@ -172,7 +182,8 @@ def fit_toy(family: str, name: str, seed: int = 0, budget: Budget = TOY_BUDGET, 
 
     Seuls le nombre d'itérations et le plafond de durée changent par rapport au chapitre de la
     famille (architecture, optimiseur, calendrier : la recette
-    ``recipes.TOY_RECIPES[family]``, avec :data:`TOY_FIT_OPTIONS`). Les données
+    ``recipes.TOY_RECIPES[family]``, ou ``recipes.TOY_VARIANT_RECIPES`` pour une variante, avec
+    :data:`TOY_FIT_OPTIONS`). Les données
     d'apprentissage (``n_train`` points, graine ``seed``) sont tirées par la recette ;
     l'évaluation (:func:`evaluate`) utilise des points frais.
 
@@ -184,7 +195,7 @@ def fit_toy(family: str, name: str, seed: int = 0, budget: Budget = TOY_BUDGET, 
         n_train: nombre de points d'apprentissage.
         progress: barre de progression.
     """
-    check_choice("family", family, FAMILIES)
+    check_choice("family", family, MODELS)
     if _module(family).DENSITY is not None and not get_toy(name).has_log_prob:
         raise ValueError(
             f"name={name!r} : cette densité n'a pas de log-densité connue : l'évaluation de {LABELS[family]} (écart de KL) "
@@ -192,7 +203,8 @@ def fit_toy(family: str, name: str, seed: int = 0, budget: Budget = TOY_BUDGET, 
             f"({', '.join(n for n in TOY_DATASETS if get_toy(n).has_log_prob)})."
         )
     options = _budget_options(family, budget, f"{LABELS[family]} · {name}", progress)
-    return recipes.TOY_RECIPES[family](name, seed=seed, n_train=n_train, **TOY_FIT_OPTIONS.get(family, {}),
+    recipe = recipes.TOY_RECIPES.get(family) or recipes.TOY_VARIANT_RECIPES[family]
+    return recipe(name, seed=seed, n_train=n_train, **TOY_FIT_OPTIONS.get(family, {}),
                                        **options)
 
 

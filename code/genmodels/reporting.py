@@ -39,8 +39,9 @@ LABELS: dict[str, str] = {
     "diffusion": "Diffusion (DDPM)",
     "gan": "WGAN-GP",
     "flow_matching": "Flow matching",
+    "flow_spline": "Flot à splines",
 }
-"""Nom français de chaque famille (clés de :data:`genmodels.comparison.FAMILIES`), pour les
+"""Nom français de chaque famille et variante (clés de :data:`genmodels.comparison.MODELS`), pour les
 tableaux et les figures."""
 
 
