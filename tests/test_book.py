@@ -16,8 +16,13 @@ NOTEBOOKS = [p for p in CHAPTERS if p.read_text(encoding="utf-8").startswith("--
 def _toc_files():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
     files = [toc["root"]]
+    def walk(entries):
+        for entry in entries:
+            files.append(entry["file"])
+            walk(entry.get("sections", []))  # pages rangées sous un chapitre
+
     for part in toc.get("parts", []):
-        files += [c["file"] for c in part["chapters"]]
+        walk(part["chapters"])
     return files
 
 

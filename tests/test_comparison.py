@@ -202,7 +202,7 @@ def test_committed_benchmark_results_cover_every_family_and_dataset():
         assert s["floor_precision"] > 0.8 and s["floor_recall"] > 0.8
     for s in results["summary"]:
         assert s["sw2_ratio"] == pytest.approx(s["sw2"]["mean"] / results["floors"][s["dataset"]]["sw2_mean"])
-        module = cmp.FAMILY_MODULES[s["family"]]
+        module = cmp.FAMILY_MODULES[cmp.VARIANTS.get(s["family"], s["family"])]
         assert s["density"] == (None if module.DENSITY is None else module.DENSITY.value)
 
 
