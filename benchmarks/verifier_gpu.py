@@ -46,11 +46,21 @@ EXIT_NO_CUDA = 2
 
 
 def toc_chapters(root: Path = ROOT) -> list[str]:
-    """Les chapitres de ``_toc.yml`` (chemins sans extension, dans l'ordre du livre), page d'accueil exclue."""
+    """Les pages de ``_toc.yml`` (chemins sans extension, dans l'ordre du livre), page d'accueil exclue ;
+    une page rangée sous un chapitre (``sections``) le suit."""
     import yaml
 
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    return [chapter["file"] for part in toc.get("parts", []) for chapter in part["chapters"]]
+    pages: list[str] = []
+
+    def walk(entries: list[dict]) -> None:
+        for entry in entries:
+            pages.append(entry["file"])
+            walk(entry.get("sections", []))
+
+    for part in toc.get("parts", []):
+        walk(part["chapters"])
+    return pages
 
 
 def is_notebook(path: Path) -> bool:

@@ -464,6 +464,15 @@ DIFFUSION_SUPERRES_CONFIG = diffusion.DiffusionConfig(dim=64, hidden=256, n_bloc
 :func:`genmodels.datasets.downsample_digits`."""
 
 
+def _fit_conditional_diffusion(cfg: diffusion.DiffusionConfig, data: DigitsData, batch: tuple, seed: int, desc: str,
+                               overrides: dict) -> Fit:
+    """Entraîne le DDPM conditionnel ``cfg`` sur les couples ``batch`` (réglages :data:`DIFFUSION_CONDITIONAL_TRAINING`)."""
+    with seeded(derive_seed(seed, "init")):
+        model = diffusion.make_diffusion(cfg)
+    history = train(model, batch, diffusion.loss, config=_config(DIFFUSION_CONDITIONAL_TRAINING, seed, desc, overrides))
+    return Fit(model, history, data)
+
+
 def diffusion_digits_conditional(*, seed: int = 0, config: diffusion.DiffusionConfig | None = None,
                                  **train_overrides) -> Fit:
     """Un DDPM conditionné par la classe des chiffres (guidage sans classifieur), pixels dans [-1, 1].
@@ -477,11 +486,8 @@ def diffusion_digits_conditional(*, seed: int = 0, config: diffusion.DiffusionCo
         raise ValueError(f"config doit avoir dim = 64 et n_classes = 10 (les chiffres), reçu dim = {cfg.dim}, "
                          f"n_classes = {cfg.n_classes}.")
     data = load_digits("symmetric")
-    with seeded(derive_seed(seed, "init")):
-        model = diffusion.make_diffusion(cfg)
-    train_cfg = _config(DIFFUSION_CONDITIONAL_TRAINING, seed, "diffusion conditionnelle · chiffres", train_overrides)
-    history = train(model, (data.x_train, data.y_train), diffusion.loss, config=train_cfg)
-    return Fit(model, history, data)
+    return _fit_conditional_diffusion(cfg, data, (data.x_train, data.y_train), seed,
+                                      "diffusion conditionnelle · chiffres", train_overrides)
 
 
 def diffusion_digits_superres(*, seed: int = 0, config: diffusion.DiffusionConfig | None = None,
@@ -497,11 +503,8 @@ def diffusion_digits_superres(*, seed: int = 0, config: diffusion.DiffusionConfi
         raise ValueError(f"config doit avoir dim = 64 et cond_dim = 16 (image 4×4), reçu dim = {cfg.dim}, "
                          f"cond_dim = {cfg.cond_dim}.")
     data = load_digits("symmetric")
-    with seeded(derive_seed(seed, "init")):
-        model = diffusion.make_diffusion(cfg)
-    train_cfg = _config(DIFFUSION_CONDITIONAL_TRAINING, seed, "super-résolution · chiffres", train_overrides)
-    history = train(model, (data.x_train, downsample_digits(data.x_train)), diffusion.loss, config=train_cfg)
-    return Fit(model, history, data)
+    return _fit_conditional_diffusion(cfg, data, (data.x_train, downsample_digits(data.x_train)), seed,
+                                      "super-résolution · chiffres", train_overrides)
 
 
 # --------------------------------------------------------------------------------------
