@@ -29,11 +29,10 @@ import re
 import statistics
 import time
 
-import torch
 
 from genmodels import diffusion, recipes
 from genmodels.datasets import load_digits
-from genmodels.metrics import DIGITS_N_GENERATED, digits_classifier, digits_evaluation, digits_noise_floor
+from genmodels.metrics import DIGITS_N_GENERATED, digits_confidence, digits_evaluation, digits_noise_floor
 from genmodels.utils import stream_generator
 from _report import base_parser, machine_meta, write_report  # benchmarks/_report.py
 
@@ -51,15 +50,14 @@ def run_one(seed: int, iterations: int | None) -> dict:
     cpu_start = time.process_time()
     fit = recipes.diffusion_digits(seed=seed, **overrides)
     cpu_seconds = time.process_time() - cpu_start
-    classifier, test = digits_classifier(), load_digits("unit").x_test
+    test = load_digits("unit").x_test
     points = {}
     for label, n_steps in SAMPLERS.items():
         start = time.perf_counter()
         x = diffusion.sample(fit.model, DIGITS_N_GENERATED, n_steps=n_steps, generator=stream_generator(seed, "samples"))
         seconds = time.perf_counter() - start
         images = fit.data.to_unit(x).clamp(0, 1).cpu()
-        with torch.no_grad():
-            top = float(torch.softmax(classifier(images), dim=1).max(dim=1).values.mean())
+        top = digits_confidence(images)
         scores = digits_evaluation(images, test)
         points[label] = {"fd": round(scores.fd, 3), "precision": round(scores.precision, 3),
                          "recall": round(scores.recall, 3), "top_probability": round(top, 4),
@@ -74,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seeds = 1 if args.quick else args.seeds
     floor = digits_noise_floor()
-    with torch.no_grad():
-        real_top = float(torch.softmax(digits_classifier()(load_digits("unit").x_test), dim=1).max(dim=1).values.mean())
+    real_top = digits_confidence(load_digits("unit").x_test)
     rows = [run_one(s, args.iterations) for s in range(seeds)]
     train_seconds = statistics.mean(r["train_seconds"] for r in rows)
     summary = {"floor_fd": floor.fd, "real_top_probability": real_top, "train_seconds": train_seconds,
